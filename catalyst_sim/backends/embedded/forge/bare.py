@@ -1,0 +1,524 @@
+"""Operations on real bare repositories through the real ``git`` CLI.
+
+The embedded forge keeps no object database of its own: every repository is a bare repo on disk, so
+``git clone``/``push`` (through ``git http-backend``) and the API see exactly the same history, and a
+clone made from the emulator is an ordinary repository. API commits are written without a work tree,
+the way Gitea's temporary-repo code does it: blobs with ``hash-object``, a throw-away index
+(``read-tree`` + ``update-index --index-info``), ``write-tree``, ``commit-tree``, then
+``update-ref NEW OLD`` so a ref moved behind our back is a compare-and-swap failure, never a lost
+commit. Identities and dates are passed in, so commits made on a virtual clock carry virtual time.
+
+Every command runs with ``subprocess.run`` and an argument list (never a shell), with the user's and
+the system's git configuration switched off so the host cannot change what a repo looks like.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ZERO_SHA = "0" * 40
+RECORD = "\x1e\x1f"  # starts each commit record in ``git log`` output
+_LOG_FORMAT = RECORD + "%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x00"
+_RAW_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "modified", "R": "renamed", "C": "copied"}
+
+
+class GitError(RuntimeError):
+    def __init__(self, args: Sequence[str], returncode: int, stderr: str) -> None:
+        super().__init__(f"git {' '.join(args)} failed ({returncode}): {stderr.strip()}")
+        self.args_list = list(args)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class RefUpdateConflict(GitError):
+    """``update-ref`` refused: the ref no longer holds the value we read (someone pushed meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    email: str
+    when: datetime
+
+    def git_date(self) -> str:
+        """Git's internal date format, keeping the offset, so virtual time lands in the commit."""
+        offset = self.when.utcoffset()
+        minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+        sign = "-" if minutes < 0 else "+"
+        minutes = abs(minutes)
+        return f"@{int(self.when.timestamp())} {sign}{minutes // 60:02d}{minutes % 60:02d}"
+
+
+@dataclass
+class FileChange:
+    path: str
+    status: str  # added | modified | deleted | renamed | copied
+    additions: int = 0
+    deletions: int = 0
+
+
+@dataclass
+class CommitInfo:
+    sha: str
+    tree: str
+    parents: list[str]
+    author: Signature
+    committer: Signature
+    message: str
+    files: list[FileChange] | None = None
+
+    def files_by_status(self) -> tuple[list[str], list[str], list[str]]:
+        """(added, removed, modified) as in a push payload commit."""
+        added, removed, modified = [], [], []
+        for change in self.files or []:
+            if change.status == "added":
+                added.append(change.path)
+            elif change.status == "deleted":
+                removed.append(change.path)
+            else:
+                modified.append(change.path)
+        return added, removed, modified
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    type: str  # blob | tree | commit
+    sha: str
+    size: int
+    path: str
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def is_file(self) -> bool:
+        return self.mode in ("100644", "100755")
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "tree"
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == "120000"
+
+    @property
+    def is_submodule(self) -> bool:
+        return self.type == "commit"
+
+
+@dataclass
+class TreeWrite:
+    """One path of a new tree: content bytes (hashed for you) and the file mode."""
+
+    path: str
+    content: bytes
+    mode: str = "100644"
+
+
+@dataclass
+class NewCommit:
+    """What :meth:`BareRepo.make_commit` wrote: enough to answer the API without asking git again."""
+
+    commit: CommitInfo
+    blobs: dict[str, TreeEntry]  # written path -> its new tree entry
+
+    @property
+    def sha(self) -> str:
+        return self.commit.sha
+
+
+@dataclass
+class BranchHead:
+    name: str
+    commit: CommitInfo
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment that ignores the host's git configuration and never prompts."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/nonexistent"),
+        "LANG": "C",
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _check_rev(rev: str) -> str:
+    if not rev or rev.startswith("-") or any(c in rev for c in "\0\n\r"):
+        raise ValueError(f"invalid revision {rev!r}")
+    return rev
+
+
+def _parse_date(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class BareRepo:
+    """A bare repository on disk and the git plumbing the forge needs on it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def run(
+        self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        full_env = git_env({"GIT_DIR": str(self.path), "GIT_LITERAL_PATHSPECS": "1", **(env or {})})
+        result = subprocess.run(
+            ["git", *args], input=input, env=full_env, capture_output=True, timeout=120, check=False
+        )
+        if check and result.returncode != 0:
+            raise GitError(args, result.returncode, result.stderr.decode(errors="replace"))
+        return result
+
+    def _text(self, *args: str, **kwargs: object) -> str:
+        return self.run(*args, **kwargs).stdout.decode(errors="surrogateescape")  # type: ignore[arg-type]
+
+    # -- creation ---------------------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: Path, default_branch: str = "main") -> BareRepo:
+        """``git init --bare`` with ``http.receivepack true`` so ``git http-backend`` accepts pushes."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["git", "init", "--bare", "--quiet", f"--initial-branch={default_branch}", str(path)],
+            env=git_env(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise GitError(["init", str(path)], result.returncode, result.stderr.decode(errors="replace"))
+        repo = cls(path)
+        repo.run("config", "http.receivepack", "true")
+        repo.run("config", "core.logAllRefUpdates", "true")
+        return repo
+
+    def set_head(self, branch: str) -> None:
+        self.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+
+    # -- refs -------------------------------------------------------------------------------------
+    def refs(self, prefix: str = "refs/") -> dict[str, str]:
+        """Snapshot of every ref under ``prefix`` (ref name -> object id), for push diffing."""
+        out = self._text("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+        snapshot: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition(" ")
+            snapshot[ref] = sha
+        return snapshot
+
+    def is_empty(self) -> bool:
+        return not self.refs("refs/heads/")
+
+    def resolve_commit(self, rev: str) -> str | None:
+        result = self.run(
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{_check_rev(rev)}^{{commit}}",
+            check=False,
+        )
+        if result.returncode != 0:
+            return None
+        return result.stdout.decode().strip() or None
+
+    def branch_sha(self, name: str) -> str | None:
+        return self.refs(f"refs/heads/{name}").get(f"refs/heads/{name}")
+
+    def update_ref(self, ref: str, new: str, old: str, message: str = "") -> None:
+        """Compare-and-swap: ``old`` is ZERO_SHA to create only when absent."""
+        args = ["update-ref"]
+        if message:
+            args += ["-m", message]
+        result = self.run(*args, ref, new, old, check=False)
+        if result.returncode != 0:
+            raise RefUpdateConflict(
+                ["update-ref", ref, new, old], result.returncode, result.stderr.decode(errors="replace")
+            )
+
+    def delete_ref(self, ref: str, old: str) -> None:
+        result = self.run("update-ref", "-d", ref, old, check=False)
+        if result.returncode != 0:
+            raise RefUpdateConflict(
+                ["update-ref", "-d", ref, old], result.returncode, result.stderr.decode(errors="replace")
+            )
+
+    def branches(self, pattern: str = "refs/heads/") -> list[BranchHead]:
+        """Every branch with its head commit, in one ``for-each-ref``."""
+        fmt = (
+            "%00".join(
+                [
+                    "%(refname:strip=2)",
+                    "%(objectname)",
+                    "%(tree)",
+                    "%(parent)",
+                    "%(authorname)",
+                    "%(authoremail:trim)",
+                    "%(authordate:iso-strict)",
+                    "%(committername)",
+                    "%(committeremail:trim)",
+                    "%(committerdate:iso-strict)",
+                    "%(contents)",
+                ]
+            )
+            + "%00%1e"
+        )
+        out = self._text("for-each-ref", f"--format={fmt}", "--sort=refname", pattern)
+        heads: list[BranchHead] = []
+        for record in out.split("\0\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            (name, sha, tree, parents, an, ae, ad, cn, ce, cd, message) = record.split("\0", 10)
+            heads.append(
+                BranchHead(
+                    name=name,
+                    commit=CommitInfo(
+                        sha=sha,
+                        tree=tree,
+                        parents=parents.split(),
+                        author=Signature(an, ae, _parse_date(ad)),
+                        committer=Signature(cn, ce, _parse_date(cd)),
+                        message=message,
+                    ),
+                )
+            )
+        return heads
+
+    def branch(self, name: str) -> BranchHead | None:
+        for head in self.branches(f"refs/heads/{name}"):
+            if head.name == name:
+                return head
+        return None
+
+    # -- trees and blobs --------------------------------------------------------------------------
+    def _ls_tree(self, args: Sequence[str]) -> list[TreeEntry]:
+        out = self.run("ls-tree", "-l", "-z", "--full-tree", *args).stdout.decode(errors="surrogateescape")
+        entries = []
+        for item in out.split("\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition("\t")
+            mode, kind, sha, size = meta.split(maxsplit=3)
+            entries.append(
+                TreeEntry(
+                    mode=mode, type=kind, sha=sha, size=int(size) if size.strip() != "-" else 0, path=path
+                )
+            )
+        return entries
+
+    def entries(self, commit: str, paths: Iterable[str]) -> dict[str, TreeEntry]:
+        """The tree entries at exactly these paths (files or directories) in ``commit``."""
+        wanted = [p for p in paths if p]
+        if not wanted:
+            return {}
+        return {e.path: e for e in self._ls_tree([_check_rev(commit), "--", *wanted])}
+
+    def entry(self, commit: str, path: str) -> TreeEntry | None:
+        return self.entries(commit, [path]).get(path)
+
+    def list_dir(self, commit: str, path: str = "") -> list[TreeEntry]:
+        args = [_check_rev(commit)]
+        if path:
+            args += ["--", path.rstrip("/") + "/"]
+        return self._ls_tree(args)
+
+    def read_blob(self, sha: str) -> bytes:
+        return self.run("cat-file", "blob", _check_rev(sha)).stdout
+
+    def write_blobs(self, contents: Sequence[bytes]) -> list[str]:
+        """Store blobs in one ``hash-object -w --stdin-paths`` call, however many files there are."""
+        if not contents:
+            return []
+        with tempfile.TemporaryDirectory(prefix="forge-blobs-") as tmp:
+            paths = []
+            for index, content in enumerate(contents):
+                file = Path(tmp) / str(index)
+                file.write_bytes(content)
+                paths.append(str(file))
+            out = self.run(
+                "hash-object", "-w", "--no-filters", "--stdin-paths", input=("\n".join(paths) + "\n").encode()
+            ).stdout.decode()
+        return out.split()
+
+    # -- commits ----------------------------------------------------------------------------------
+    def make_commit(
+        self,
+        parent: str | None,
+        writes: Sequence[TreeWrite],
+        deletes: Iterable[str],
+        message: str,
+        author: Signature,
+        committer: Signature,
+    ) -> NewCommit:
+        """Create (but do not publish) a commit: ``parent``'s tree with ``writes`` and ``deletes``."""
+        blob_ids = self.write_blobs([w.content for w in writes])
+        lines = [f"0 {ZERO_SHA}\t{path}" for path in deletes]
+        lines += [f"{w.mode} {sha}\t{w.path}" for w, sha in zip(writes, blob_ids, strict=True)]
+        fd, index_file = tempfile.mkstemp(prefix="forge-index-")
+        os.close(fd)
+        os.unlink(index_file)  # git wants to create the index itself
+        index_env = {"GIT_INDEX_FILE": index_file}
+        try:
+            if parent:
+                self.run("read-tree", _check_rev(parent), env=index_env)
+            else:
+                self.run("read-tree", "--empty", env=index_env)
+            if lines:
+                self.run(
+                    "update-index",
+                    "-z",
+                    "--index-info",
+                    input=("\0".join(lines) + "\0").encode(),
+                    env=index_env,
+                )
+            tree = self.run("write-tree", env=index_env).stdout.decode().strip()
+        finally:
+            for leftover in (index_file, index_file + ".lock"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+        args = ["commit-tree", tree]
+        if parent:
+            args += ["-p", parent]
+        env = {
+            "GIT_AUTHOR_NAME": author.name,
+            "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_AUTHOR_DATE": author.git_date(),
+            "GIT_COMMITTER_NAME": committer.name,
+            "GIT_COMMITTER_EMAIL": committer.email,
+            "GIT_COMMITTER_DATE": committer.git_date(),
+        }
+        body = message if message.endswith("\n") else message + "\n"
+        sha = self.run(*args, "-F", "-", input=body.encode(), env=env).stdout.decode().strip()
+        info = CommitInfo(
+            sha=sha,
+            tree=tree,
+            parents=[parent] if parent else [],
+            author=author,
+            committer=committer,
+            message=body,
+        )
+        blobs = {
+            w.path: TreeEntry(mode=w.mode, type="blob", sha=blob, size=len(w.content), path=w.path)
+            for w, blob in zip(writes, blob_ids, strict=True)
+        }
+        return NewCommit(commit=info, blobs=blobs)
+
+    def _log(self, args: Sequence[str], with_files: bool) -> list[CommitInfo]:
+        cmd = ["log", "-z", f"--format={_LOG_FORMAT}"]
+        if with_files:
+            cmd += ["--raw", "--numstat", "--no-renames", "--no-abbrev", "--diff-merges=first-parent"]
+        out = self.run(*cmd, *args).stdout.decode(errors="surrogateescape")
+        commits = []
+        for chunk in out.split(RECORD):
+            if not chunk:
+                continue
+            (sha, tree, parents, an, ae, ad, cn, ce, cd, message, rest) = chunk.split("\0", 10)
+            info = CommitInfo(
+                sha=sha,
+                tree=tree,
+                parents=parents.split(),
+                author=Signature(an, ae, _parse_date(ad)),
+                committer=Signature(cn, ce, _parse_date(cd)),
+                message=message,
+            )
+            if with_files:
+                info.files = _parse_diff(rest)
+            commits.append(info)
+        return commits
+
+    def log(
+        self,
+        rev: str,
+        *,
+        path: str | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        not_revs: Sequence[str] = (),
+        with_files: bool = False,
+    ) -> list[CommitInfo]:
+        """Commits reachable from ``rev`` (newest first), optionally touching ``path``, paged."""
+        args = [f"--skip={skip}"]
+        if limit is not None:
+            args.append(f"--max-count={limit}")
+        args += ["--end-of-options", _check_rev(rev)]
+        args += [f"^{_check_rev(r)}" for r in not_revs]
+        if path:
+            args += ["--", path]
+        return self._log(args, with_files)
+
+    def count(self, rev: str, *, path: str | None = None, not_revs: Sequence[str] = ()) -> int:
+        args = ["rev-list", "--count", "--end-of-options", _check_rev(rev)]
+        args += [f"^{_check_rev(r)}" for r in not_revs]
+        if path:
+            args += ["--", path]
+        return int(self._text(*args).strip() or 0)
+
+    def commit(self, sha: str, *, with_files: bool = False) -> CommitInfo | None:
+        full = (
+            sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else self.resolve_commit(sha)
+        )
+        if full is None:
+            return None
+        found = self._log(["--max-count=1", full], with_files)
+        return found[0] if found else None
+
+    def last_commit(self, rev: str, path: str) -> CommitInfo | None:
+        found = self.log(rev, path=path or None, limit=1)
+        return found[0] if found else None
+
+    def new_commits(
+        self, new: str, old: str | None, *, limit: int | None = None, with_files: bool = True
+    ) -> list[CommitInfo]:
+        """Commits a ref update brought in (newest first), like Gitea's ``CommitsBeforeUntil``."""
+        args = [f"--max-count={limit}"] if limit is not None else []
+        args += ["--end-of-options", _check_rev(new)]
+        if old and old != ZERO_SHA:
+            args.append(f"^{_check_rev(old)}")
+        return self._log(args, with_files)
+
+
+def _parse_diff(text: str) -> list[FileChange]:
+    """Parse ``--raw --numstat -z`` output: raw records give the status, numstat the line counts."""
+    tokens = text.split("\0")
+    changes: dict[str, FileChange] = {}
+    order: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].lstrip("\n")
+        i += 1
+        if not token:
+            continue
+        if token.startswith(":"):
+            status = token.split()[-1][:1]
+            path = tokens[i] if i < len(tokens) else ""
+            i += 1
+            if path not in changes:
+                order.append(path)
+            changes[path] = FileChange(path=path, status=_RAW_STATUS.get(status, "modified"))
+            continue
+        added, _, rest = token.partition("\t")
+        deleted, _, path = rest.partition("\t")
+        change = changes.get(path)
+        if change is None:
+            change = changes[path] = FileChange(path=path, status="modified")
+            order.append(path)
+        change.additions = int(added) if added.isdigit() else 0
+        change.deletions = int(deleted) if deleted.isdigit() else 0
+    return [changes[p] for p in order]
