@@ -13,16 +13,20 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Component:
-    """One row of the realism ledger: is this component the real server or our emulator?"""
+    """One row of the realism ledger: the real server, our emulator of it, or the reference
+    control plane (catalyst-sim's own implementation of Catalyst, which is what is under test)."""
 
     name: str
     real: bool
     implementation: str
     version: str = ""
     url: str = ""
+    reference: bool = False
 
     @property
     def kind(self) -> str:
+        if self.reference:
+            return "reference"
         return "real" if self.real else "emulated"
 
 

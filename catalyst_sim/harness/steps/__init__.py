@@ -1,0 +1,1 @@
+"""The step library behind ``features/``: steps act only through Catalyst's public surfaces."""
