@@ -1,0 +1,1 @@
+"""Contract tests of the Kubernetes API emulator (a package so test modules share helpers)."""
