@@ -64,7 +64,8 @@ def run(
         os.environ["CATALYST_FEATURES"] = str(features.resolve())
     args = [str(root / "tests" / "features"), f"--rootdir={root}", "-p", "no:cacheprovider",
             f"--catalyst-backend={backend}", f"--catalyst-seed={seed}", f"--catalyst-report-dir={report_dir}",
-            f"--junitxml={report_dir / 'junit.xml'}", "-rs", "-v" if verbose else "-q"]
+            f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
+            "-rs", "-v" if verbose else "-q"]
     if tags:
         args += ["-m", tags]
     if target:

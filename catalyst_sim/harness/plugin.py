@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +115,9 @@ def catalyst_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield backend
     finally:
         backend.stop()
+        # Repos and server data stay for a person to inspect only when something failed.
+        if not request.session.testsfailed and not os.environ.get("CATALYST_KEEP_RUN_DIR"):
+            shutil.rmtree(info["run_dir"], ignore_errors=True)
 
 
 @pytest.fixture
@@ -196,6 +201,46 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     elif report.skipped and existing.outcome != "failed":
         existing.outcome = "skipped"
         existing.reason = _skip_reason(report)
+
+
+STEP_UUIDS = pytest.StashKey[list[str]]()
+
+
+def _allure_on(config: pytest.Config) -> bool:
+    return config.pluginmanager.getplugin("allure_listener") is not None
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                           step_func: Any) -> None:
+    """Each Gherkin step becomes an Allure step (allure-pytest only reports explicit ones)."""
+    if not _allure_on(request.config):
+        return
+    import allure_commons
+
+    step_id = uuid.uuid4().hex
+    request.node.stash.setdefault(STEP_UUIDS, []).append(step_id)
+    allure_commons.plugin_manager.hook.start_step(uuid=step_id, title=f"{step.keyword} {step.name}", params={})
+
+
+def _stop_allure_step(request: pytest.FixtureRequest, exception: BaseException | None) -> None:
+    steps = request.node.stash.get(STEP_UUIDS, [])
+    if not steps or not _allure_on(request.config):
+        return
+    import allure_commons
+
+    allure_commons.plugin_manager.hook.stop_step(
+        uuid=steps.pop(), exc_type=type(exception) if exception else None, exc_val=exception,
+        exc_tb=exception.__traceback__ if exception else None)
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                          step_func: Any, step_func_args: Any) -> None:
+    _stop_allure_step(request, None)
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any,
+                          step_func_args: Any, exception: BaseException) -> None:
+    _stop_allure_step(request, exception)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
