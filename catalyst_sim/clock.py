@@ -162,6 +162,13 @@ class VirtualClock:
             listener(target)
         return target
 
+    def next_timer_at(self) -> datetime | None:
+        """When the earliest pending timer is due (discrete-event stepping: see ``advance`` users)."""
+        with self._lock:
+            while self._timers and self._timers[0].cancelled:
+                heapq.heappop(self._timers)
+            return self._timers[0].when if self._timers else None
+
     def pending_timers(self) -> int:
         with self._lock:
             return sum(1 for t in self._timers if not t.cancelled)

@@ -10,6 +10,7 @@ Feature: Onboard an Organization
     Then the request succeeds with status 201
     And the Organization "muscatpharmacy" is listed by the Catalyst API with contact "ahmed@muscatpharmacy.om" and plan "starter"
     And the Organization "muscatpharmacy" has no Environments
+    And no vcluster "muscatpharmacy" runs on host cluster "hz-fsn-rtz-prod"
 
   @R-ORG-03 @R-NAME-13 @sme-core @corp-core
   Scenario: A new Org gets its Gitea Org with shared-blueprints

@@ -7,6 +7,7 @@ No vcluster is created here: vclusters appear with the Organization's first Envi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from catalyst_sim.clients.gitea import GiteaClient, GiteaError
 from catalyst_sim.control.config_store import ConfigStore
@@ -19,9 +20,11 @@ SHARED_BLUEPRINTS = "shared-blueprints"
 
 
 class OrganizationService:
-    def __init__(self, store: ConfigStore, gitea: GiteaClient) -> None:
+    def __init__(self, store: ConfigStore, gitea: GiteaClient,
+                 on_created: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.gitea = gitea
+        self.on_created = on_created
         self._lock = threading.Lock()
 
     def create(self, name: str, contact: str, plan: str, labels: dict[str, str] | None = None) -> Organization:
@@ -36,6 +39,8 @@ class OrganizationService:
                                     field="metadata.name")
             self._materialize(name)
             self.store.put(organization, message=f"Onboard Organization {name}")
+        if self.on_created is not None:
+            self.on_created(name)
         return organization
 
     def _materialize(self, name: str) -> None:

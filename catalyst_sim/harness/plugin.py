@@ -29,6 +29,7 @@ pytest_plugins = [
     "catalyst_sim.harness.steps.common",
     "catalyst_sim.harness.steps.organizations",
     "catalyst_sim.harness.steps.applications",
+    "catalyst_sim.harness.steps.environments",
 ]
 
 REPORT_KEY = pytest.StashKey[RunReport]()

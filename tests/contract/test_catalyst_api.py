@@ -116,7 +116,7 @@ def test_state_survives_a_control_plane_restart(backend: EmbeddedBackend, api: h
     """Git is the source of truth (R-CRD-02): a fresh index rebuilt from catalyst-config agrees."""
     onboard(api)
     assert backend.plane is not None
-    backend.plane.forget()
+    backend.plane.store.forget()
     backend.plane.start()
     names = [o["metadata"]["name"] for o in api.get("/api/v1/organizations").json()["items"]]
     assert names == ["acme"]

@@ -7,8 +7,11 @@ the object and the field. The OpenAPI document is served at ``/openapi.json``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -173,7 +176,8 @@ def create_app(plane: ControlPlane) -> Starlette:
           200: {description: the Environment}
           404: {description: no such Environment}
         """
-        return JSONResponse(dump(plane.environments.get(request.path_params["env"])))
+        environment = plane.environments.get(request.path_params["env"])
+        return JSONResponse({**dump(environment), "status": plane.environment_status(environment.metadata.name)})
 
     async def list_blueprints(request: Request) -> Response:
         """
@@ -230,8 +234,28 @@ def create_app(plane: ControlPlane) -> Starlette:
                          "branches": ["develop", "staging", "main"]} for a in plan.new_applications]
         return JSONResponse({"plan": plan.as_dict(), "repositories": repositories}, status_code=201)
 
+    async def gitea_webhook(request: Request) -> Response:
+        """
+        summary: Gitea webhook receiver (push events of every Organization's repos, R-GIT-03)
+        responses:
+          204: {description: accepted}
+          401: {description: bad signature}
+        """
+        body = await request.body()
+        expected = hmac.new(plane.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("X-Gitea-Signature", "")):
+            raise CatalystError.single("the webhook signature does not match", code="Unauthorized")
+        if request.headers.get("X-Gitea-Event") == "push":
+            payload = json.loads(body)
+            owner, _, repo = payload["repository"]["full_name"].partition("/")
+            ref = payload.get("ref", "")
+            if ref.startswith("refs/heads/"):
+                plane.controller.repository_pushed(owner, repo, ref.removeprefix("refs/heads/"))
+        return Response(status_code=204)
+
     routes = [
         Route("/healthz", healthz),
+        Route("/api/v1/hooks/gitea", guarded(gitea_webhook), methods=["POST"]),
         Route("/api/v1/organizations", guarded(list_organizations), methods=["GET"]),
         Route("/api/v1/organizations", guarded(create_organization), methods=["POST"]),
         Route("/api/v1/organizations/{org}", guarded(get_organization), methods=["GET"]),
@@ -253,5 +277,13 @@ def create_app(plane: ControlPlane) -> Starlette:
         document["components"] = {"schemas": components}
         return JSONResponse(document)
 
-    app = Starlette(routes=[*routes, Route("/openapi.json", openapi, include_in_schema=False)])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await plane.start_controllers()
+        try:
+            yield
+        finally:
+            await plane.stop_controllers()
+
+    app = Starlette(routes=[*routes, Route("/openapi.json", openapi, include_in_schema=False)], lifespan=lifespan)
     return app

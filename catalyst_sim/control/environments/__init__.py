@@ -8,6 +8,7 @@ are indexed by branch (R-ENV-03).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from catalyst_sim.control.config_store import ConfigStore
 from catalyst_sim.model import naming
@@ -22,9 +23,11 @@ from catalyst_sim.model.resources import (
 
 
 class EnvironmentService:
-    def __init__(self, store: ConfigStore, sovereign: Sovereign) -> None:
+    def __init__(self, store: ConfigStore, sovereign: Sovereign,
+                 on_created: Callable[[Environment], None] | None = None) -> None:
         self.store = store
         self.sovereign = sovereign
+        self.on_created = on_created
         self._lock = threading.Lock()
 
     def create(self, organization: str, env_type: str, *, name: str | None = None,
@@ -48,6 +51,8 @@ class EnvironmentService:
                     f"Environment per env_type (R-ENV-04)", object=f"Environment/{environment.metadata.name}",
                     field="spec.envType")
             self.store.put(environment, message=f"Create Environment {environment.metadata.name}")
+        if self.on_created is not None:
+            self.on_created(environment)  # the environment-controller realizes it (R-ENVC-01)
         return environment
 
     def get(self, name: str) -> Environment:

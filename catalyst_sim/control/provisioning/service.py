@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +75,10 @@ class InstallRequest:
 
 
 class ProvisioningService:
-    def __init__(self, *, sovereign: str, store: ConfigStore, gitea: GiteaClient, catalog: BlueprintRegistry) -> None:
+    def __init__(self, *, sovereign: str, store: ConfigStore, gitea: GiteaClient, catalog: BlueprintRegistry,
+                 on_installed: Callable[[str], None] | None = None) -> None:
         self.sovereign = sovereign
+        self.on_installed = on_installed
         self.store = store
         self.gitea = gitea
         self.catalog = catalog
@@ -136,6 +139,8 @@ class ProvisioningService:
                     with contextlib.suppress(GiteaError):
                         self.gitea.delete_repo(plan.organization, name)
                 raise
+        if self.on_installed is not None:
+            self.on_installed(plan.organization)  # every vcluster of the Org gains the new repos (R-ENVC-02)
         return plan
 
     def _create_repo(self, plan: InstallPlan, app: PlannedApplication, request: InstallRequest, *,

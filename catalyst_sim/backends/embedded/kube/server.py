@@ -290,6 +290,15 @@ class KubeEmulator:
 
     def kubeconfig(self, cluster: str, path: Path, *, read_only: bool = False) -> Path:
         """Write a kubeconfig for ``cluster`` (admin, or read-only for steps) and return its path."""
+        config = self.kubeconfig_dict(cluster, read_only=read_only)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def kubeconfig_dict(self, cluster: str, *, read_only: bool = False) -> dict[str, Any]:
+        """A kubeconfig for ``cluster`` as a document (e.g. for a vcluster's ``vc-*`` Secret)."""
         target = self.cluster(cluster)
         user = f"{cluster}-{'read-only' if read_only else 'admin'}"
         config = {
@@ -309,11 +318,7 @@ class KubeEmulator:
             "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user, "namespace": "default"}}],
             "current-context": cluster,
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        path.chmod(0o600)
-        return path
+        return config
 
     def component(self) -> Component:
         """This emulator's row in the realism ledger (DESIGN.md §5): emulated, never real."""
