@@ -73,6 +73,7 @@ class Repository(TypedDict, total=False):
     clone_url: str
     html_url: str
     permissions: dict[str, bool]
+    open_pr_counter: int
 
 
 class PayloadCommit(TypedDict, total=False):
@@ -86,6 +87,12 @@ class Branch(TypedDict, total=False):
     name: str
     commit: PayloadCommit
     protected: bool
+    required_approvals: int
+    enable_status_check: bool
+    status_check_contexts: list[str]
+    user_can_push: bool
+    user_can_merge: bool
+    effective_branch_protection_name: str
 
 
 class ContentEntry(TypedDict, total=False):
@@ -154,6 +161,149 @@ class Hook(TypedDict, total=False):
     branch_filter: str
 
 
+class Team(TypedDict, total=False):
+    id: int
+    name: str
+    description: str
+    permission: str  # none | read | write | admin | owner
+    units: list[str]
+    units_map: dict[str, str]
+    includes_all_repositories: bool
+    can_create_org_repo: bool
+    organization: Organization | None
+
+
+class PRBranchInfo(TypedDict, total=False):
+    label: str
+    ref: str
+    sha: str
+    repo_id: int
+    repo: Repository
+
+
+class PullRequest(TypedDict, total=False):
+    id: int
+    number: int
+    title: str
+    body: str
+    state: str  # open | closed
+    user: User
+    head: PRBranchInfo
+    base: PRBranchInfo
+    mergeable: bool
+    merged: bool
+    merged_at: str | None
+    merge_commit_sha: str | None
+    merged_by: User | None
+    merge_base: str
+    draft: bool
+    html_url: str
+    diff_url: str
+    patch_url: str
+    url: str
+    created_at: str
+    updated_at: str
+    closed_at: str | None
+    additions: int
+    deletions: int
+    changed_files: int
+
+
+class PullReview(TypedDict, total=False):
+    id: int
+    user: User
+    state: str  # APPROVED | REQUEST_CHANGES | COMMENT | PENDING | REQUEST_REVIEW
+    body: str
+    commit_id: str
+    official: bool
+    stale: bool
+    dismissed: bool
+    submitted_at: str
+    updated_at: str
+    html_url: str
+    pull_request_url: str
+
+
+class ChangedFile(TypedDict, total=False):
+    filename: str
+    previous_filename: str
+    status: str  # added | deleted | changed | renamed | copied | unchanged
+    additions: int
+    deletions: int
+    changes: int
+    html_url: str
+    contents_url: str
+    raw_url: str
+
+
+class BranchProtection(TypedDict, total=False):
+    rule_name: str
+    branch_name: str
+    enable_push: bool
+    enable_push_whitelist: bool
+    push_whitelist_usernames: list[str]
+    push_whitelist_teams: list[str]
+    enable_merge_whitelist: bool
+    merge_whitelist_usernames: list[str]
+    merge_whitelist_teams: list[str]
+    required_approvals: int
+    enable_approvals_whitelist: bool
+    approvals_whitelist_username: list[str]
+    approvals_whitelist_teams: list[str]
+    block_on_rejected_reviews: bool
+    block_on_outdated_branch: bool
+    dismiss_stale_approvals: bool
+    ignore_stale_approvals: bool
+    created_at: str
+    updated_at: str
+
+
+# Units a team created through this client gets (Gitea refuses a non-admin team without units).
+TEAM_UNITS = (
+    "repo.code",
+    "repo.issues",
+    "repo.pulls",
+    "repo.releases",
+    "repo.wiki",
+    "repo.projects",
+    "repo.packages",
+    "repo.actions",
+)
+# CreateBranchProtectionOption / EditBranchProtectionOption fields (the swagger's names).
+PROTECTION_OPTIONS = frozenset(
+    {
+        "apply_to_admins",
+        "approvals_whitelist_teams",
+        "approvals_whitelist_username",
+        "block_on_official_review_requests",
+        "block_on_outdated_branch",
+        "block_on_rejected_reviews",
+        "dismiss_stale_approvals",
+        "enable_approvals_whitelist",
+        "enable_merge_whitelist",
+        "enable_push",
+        "enable_push_whitelist",
+        "enable_status_check",
+        "ignore_stale_approvals",
+        "merge_whitelist_teams",
+        "merge_whitelist_usernames",
+        "protected_file_patterns",
+        "push_whitelist_deploy_keys",
+        "push_whitelist_teams",
+        "push_whitelist_usernames",
+        "require_signed_commits",
+        "required_approvals",
+        "status_check_contexts",
+        "unprotected_file_patterns",
+    }
+)
+_WHITELIST_SWITCHES = (
+    ("enable_push_whitelist", ("push_whitelist_usernames", "push_whitelist_teams")),
+    ("enable_merge_whitelist", ("merge_whitelist_usernames", "merge_whitelist_teams")),
+    ("enable_approvals_whitelist", ("approvals_whitelist_username", "approvals_whitelist_teams")),
+)
+
+
 @dataclass(frozen=True)
 class FileChange:
     """One operation of a multi-file commit (``POST /repos/{o}/{r}/contents``)."""
@@ -183,6 +333,19 @@ def _b64(content: str | bytes) -> str:
 def _q(path: str) -> str:
     """Percent-encode a file path or branch name for the URL path, keeping its slashes."""
     return quote(path.strip("/"), safe="/")
+
+
+def _protection_body(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check option names against the swagger (a typo must not silently weaken a protection) and
+    switch a whitelist on when its names are given without saying whether it is enabled."""
+    unknown = sorted(set(options) - PROTECTION_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown branch protection option(s): {', '.join(unknown)}")
+    body = {k: list(v) if isinstance(v, (tuple, set, frozenset)) else v for k, v in options.items()}
+    for switch, lists in _WHITELIST_SWITCHES:
+        if switch not in body and any(body.get(name) for name in lists):
+            body[switch] = True
+    return body
 
 
 Identity = Mapping[str, str] | str
@@ -760,6 +923,240 @@ class GiteaClient:
     def delete_org_hook(self, org: str, hook_id: int) -> None:
         self.request("DELETE", f"/orgs/{org}/hooks/{hook_id}")
 
+    # -- teams ------------------------------------------------------------------------------------
+    def list_teams(self, org: str) -> list[Team]:
+        return list(self._paged(f"/orgs/{org}/teams"))
+
+    def create_team(
+        self,
+        org: str,
+        name: str,
+        *,
+        permission: Literal["read", "write", "admin"] = "write",
+        units: Sequence[str] = TEAM_UNITS,
+        description: str = "",
+        includes_all_repositories: bool = True,
+        can_create_org_repo: bool = False,
+    ) -> Team:
+        """A team with ``permission`` on ``units`` of every org repo (``includes_all_repositories``).
+
+        Gitea refuses a read/write team without units (500 "units permission should not be empty"),
+        so the units are always sent, as ``units_map`` at the team's permission.
+        """
+        body = {
+            "name": name,
+            "description": description,
+            "permission": permission,
+            "units": list(units),
+            "units_map": {unit: permission for unit in units},
+            "includes_all_repositories": includes_all_repositories,
+            "can_create_org_repo": can_create_org_repo,
+        }
+        return cast(Team, self._json("POST", f"/orgs/{org}/teams", json=body))
+
+    def get_team(self, team_id: int) -> Team:
+        return cast(Team, self._json("GET", f"/teams/{team_id}"))
+
+    def find_team(self, org: str, name: str) -> Team | None:
+        """The org's team called ``name`` (case-insensitive, as Gitea's team names are), or None."""
+        return next((t for t in self.list_teams(org) if t.get("name", "").lower() == name.lower()), None)
+
+    def edit_team(
+        self,
+        team_id: int,
+        name: str,
+        *,
+        permission: Literal["read", "write", "admin"] | None = None,
+        units: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> Team:
+        """EditTeamOption requires ``name``; new ``units`` are sent at the (new) permission."""
+        body: dict[str, Any] = {"name": name}
+        if permission is not None:
+            body["permission"] = permission
+        if units is not None:
+            body["units"] = list(units)
+            if permission is not None:
+                body["units_map"] = {unit: permission for unit in units}
+        if description is not None:
+            body["description"] = description
+        return cast(Team, self._json("PATCH", f"/teams/{team_id}", json=body))
+
+    def is_team_member(self, team_id: int, username: str) -> bool:
+        return self._exists(f"/teams/{team_id}/members/{username}")
+
+    def delete_team(self, team_id: int) -> None:
+        self.request("DELETE", f"/teams/{team_id}")
+
+    def add_team_member(self, team_id: int, username: str) -> None:
+        self.request("PUT", f"/teams/{team_id}/members/{username}")
+
+    def remove_team_member(self, team_id: int, username: str) -> None:
+        self.request("DELETE", f"/teams/{team_id}/members/{username}")
+
+    def list_team_members(self, team_id: int) -> list[User]:
+        return list(self._paged(f"/teams/{team_id}/members"))
+
+    # -- pull requests ----------------------------------------------------------------------------
+    def create_pull(self, owner: str, repo: str, head: str, base: str, title: str, body: str = "") -> PullRequest:
+        """Open a PR from ``head`` into ``base`` (promotion: staging -> main inside the App repo)."""
+        payload = {"head": head, "base": base, "title": title, "body": body}
+        return cast(PullRequest, self._json("POST", f"/repos/{owner}/{repo}/pulls", json=payload))
+
+    def get_pull(self, owner: str, repo: str, index: int) -> PullRequest:
+        return cast(PullRequest, self._json("GET", f"/repos/{owner}/{repo}/pulls/{index}"))
+
+    def list_pulls(
+        self, owner: str, repo: str, *, state: Literal["open", "closed", "all"] = "open"
+    ) -> list[PullRequest]:
+        """Always sends ``state``: without it Gitea lists every PR, whatever its swagger says."""
+        return list(self._paged(f"/repos/{owner}/{repo}/pulls", {"state": state}))
+
+    def edit_pull(
+        self,
+        owner: str,
+        repo: str,
+        index: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: Literal["open", "closed"] | None = None,
+    ) -> PullRequest:
+        payload = {k: v for k, v in (("title", title), ("body", body), ("state", state)) if v is not None}
+        return cast(PullRequest, self._json("PATCH", f"/repos/{owner}/{repo}/pulls/{index}", json=payload))
+
+    def close_pull(self, owner: str, repo: str, index: int) -> PullRequest:
+        return self.edit_pull(owner, repo, index, state="closed")
+
+    def reopen_pull(self, owner: str, repo: str, index: int) -> PullRequest:
+        return self.edit_pull(owner, repo, index, state="open")
+
+    def pull_files(self, owner: str, repo: str, index: int) -> list[ChangedFile]:
+        return list(self._paged(f"/repos/{owner}/{repo}/pulls/{index}/files"))
+
+    def pull_commits(self, owner: str, repo: str, index: int) -> list[Commit]:
+        return list(self._paged(f"/repos/{owner}/{repo}/pulls/{index}/commits", {"files": "false"}))
+
+    def is_pull_merged(self, owner: str, repo: str, index: int) -> bool:
+        return self._exists(f"/repos/{owner}/{repo}/pulls/{index}/merge")
+
+    def merge_pull(
+        self,
+        owner: str,
+        repo: str,
+        index: int,
+        *,
+        style: Literal["merge", "squash", "fast-forward-only", "rebase", "rebase-merge"] = "merge",
+        title: str | None = None,
+        message: str | None = None,
+        head_commit_id: str | None = None,
+        delete_branch_after_merge: bool = False,
+        force_merge: bool = False,
+    ) -> None:
+        """Merge, or raise :class:`GiteaError`: 405 when Gitea refuses (branch protection —
+        "not allowed to merge [reason: Does not have enough approvals]" —, permission, already merged),
+        409 on conflicts or a head that moved past ``head_commit_id``, 404 for a closed PR."""
+        payload: dict[str, Any] = {"Do": style}
+        for key, value in (
+            ("MergeTitleField", title),
+            ("MergeMessageField", message),
+            ("head_commit_id", head_commit_id),
+        ):
+            if value:
+                payload[key] = value
+        if delete_branch_after_merge:
+            payload["delete_branch_after_merge"] = True
+        if force_merge:
+            payload["force_merge"] = True
+        self.request("POST", f"/repos/{owner}/{repo}/pulls/{index}/merge", json=payload)
+
+    # -- reviews ----------------------------------------------------------------------------------
+    def create_review(
+        self,
+        owner: str,
+        repo: str,
+        index: int,
+        event: Literal["APPROVED", "REQUEST_CHANGES", "COMMENT"],
+        body: str = "",
+        *,
+        commit_id: str | None = None,
+    ) -> PullReview:
+        """Submit a review (Gitea refuses an author's approval of their own PR with 422)."""
+        payload: dict[str, Any] = {"event": event, "body": body}
+        if commit_id:
+            payload["commit_id"] = commit_id
+        return cast(PullReview, self._json("POST", f"/repos/{owner}/{repo}/pulls/{index}/reviews", json=payload))
+
+    def approve_pull(self, owner: str, repo: str, index: int, body: str = "") -> PullReview:
+        return self.create_review(owner, repo, index, "APPROVED", body)
+
+    def request_changes(self, owner: str, repo: str, index: int, body: str) -> PullReview:
+        return self.create_review(owner, repo, index, "REQUEST_CHANGES", body)
+
+    def list_reviews(self, owner: str, repo: str, index: int) -> list[PullReview]:
+        return list(self._paged(f"/repos/{owner}/{repo}/pulls/{index}/reviews"))
+
+    def get_review(self, owner: str, repo: str, index: int, review_id: int) -> PullReview:
+        return cast(PullReview, self._json("GET", f"/repos/{owner}/{repo}/pulls/{index}/reviews/{review_id}"))
+
+    def delete_review(self, owner: str, repo: str, index: int, review_id: int) -> None:
+        self.request("DELETE", f"/repos/{owner}/{repo}/pulls/{index}/reviews/{review_id}")
+
+    def dismiss_review(
+        self, owner: str, repo: str, index: int, review_id: int, message: str = "", *, priors: bool = False
+    ) -> PullReview:
+        """Repo admins only; the review no longer counts (nor blocks) a merge."""
+        return cast(
+            PullReview,
+            self._json(
+                "POST",
+                f"/repos/{owner}/{repo}/pulls/{index}/reviews/{review_id}/dismissals",
+                json={"message": message, "priors": priors},
+            ),
+        )
+
+    def undismiss_review(self, owner: str, repo: str, index: int, review_id: int) -> PullReview:
+        return cast(
+            PullReview,
+            self._json("POST", f"/repos/{owner}/{repo}/pulls/{index}/reviews/{review_id}/undismissals"),
+        )
+
+    # -- branch protection ------------------------------------------------------------------------
+    def list_branch_protections(self, owner: str, repo: str) -> list[BranchProtection]:
+        return cast(list[BranchProtection], self._json("GET", f"/repos/{owner}/{repo}/branch_protections"))
+
+    def create_branch_protection(self, owner: str, repo: str, rule_name: str, **options: Any) -> BranchProtection:
+        """Protect the branches ``rule_name`` names (a branch, or a glob such as ``release/*``).
+
+        ``options`` are CreateBranchProtectionOption fields, e.g. ``enable_push=True,
+        push_whitelist_teams=["release-bots"], required_approvals=2,
+        approvals_whitelist_teams=["team-platform", "team-security"], block_on_rejected_reviews=True,
+        dismiss_stale_approvals=True``. A whitelist given by names is switched on unless its
+        ``enable_*_whitelist`` flag is passed; an unknown option is a TypeError.
+        """
+        body = {"rule_name": rule_name, **_protection_body(options)}
+        return cast(BranchProtection, self._json("POST", f"/repos/{owner}/{repo}/branch_protections", json=body))
+
+    def get_branch_protection(self, owner: str, repo: str, rule_name: str) -> BranchProtection:
+        return cast(
+            BranchProtection,
+            self._json("GET", f"/repos/{owner}/{repo}/branch_protections/{quote(rule_name, safe='')}"),
+        )
+
+    def edit_branch_protection(self, owner: str, repo: str, rule_name: str, **options: Any) -> BranchProtection:
+        """Change only the given fields (EditBranchProtectionOption)."""
+        return cast(
+            BranchProtection,
+            self._json(
+                "PATCH",
+                f"/repos/{owner}/{repo}/branch_protections/{quote(rule_name, safe='')}",
+                json=_protection_body(options),
+            ),
+        )
+
+    def delete_branch_protection(self, owner: str, repo: str, rule_name: str) -> None:
+        self.request("DELETE", f"/repos/{owner}/{repo}/branch_protections/{quote(rule_name, safe='')}")
+
 
 def _message(response: httpx.Response) -> str:
     try:
@@ -773,8 +1170,11 @@ def _message(response: httpx.Response) -> str:
 
 
 __all__ = [
+    "TEAM_UNITS",
     "AccessToken",
     "Branch",
+    "BranchProtection",
+    "ChangedFile",
     "Commit",
     "CommitUser",
     "ContentEntry",
@@ -786,6 +1186,10 @@ __all__ = [
     "Hook",
     "Identity",
     "Organization",
+    "PRBranchInfo",
+    "PullRequest",
+    "PullReview",
     "Repository",
+    "Team",
     "User",
 ]

@@ -1,7 +1,8 @@
 """Contract: every endpoint of the embedded forge against Gitea's swagger (R-GIT, DESIGN.md §3).
 
-One scripted session drives every implemented route through its success case and the error cases
-we emulate, recording each exchange. Then, per route: the path+method exists in the swagger; every
+Two scripted sessions (the base API, then promotion: teams, pull requests, reviews, merges and branch
+protection) drive every implemented route through its success case and the error cases we emulate,
+recording each exchange. Then, per route: the path+method exists in the swagger; every
 status we answered is one the swagger declares for it, or one real Gitea is known to send there
 (listed below with the reason — Gitea's swagger mostly documents only the success code); the JSON
 field names are a subset of the response schema (``$ref``s resolved, nested objects too), the
@@ -62,6 +63,24 @@ SPECIFIC_UNDECLARED = {
     ("POST", "/orgs/{org}/hooks", 422): "checkCreateHookOption: 'Invalid hook type' etc. -> 422",
     ("DELETE", "/orgs/{org}", 500): "org.DeleteOrganization's ErrUserOwnRepos is surfaced as a 500",
     ("POST", "/users/{username}/tokens", 422): "binding error: name is required",
+    ("GET", "/orgs/{org}/teams", 403): "reqOrgMembership: 'Must be an organization member'",
+    (
+        "POST",
+        "/orgs/{org}/teams",
+        500,
+    ): "CreateTeam: a read/write team without units is a 500 'units permission should not be empty'",
+    ("POST", "/repos/{owner}/{repo}/pulls/{index}/merge", 422): "binding error: Do is Required and In(...)",
+    (
+        "POST",
+        "/repos/{owner}/{repo}/branch_protections",
+        400,
+    ): "CreateBranchProtection: 'both rule_name and branch_name are empty'",
+    ("GET", "/repos/{owner}/{repo}/branch_protections", 403): "the branch_protections group is behind reqAdmin()",
+    (
+        "GET",
+        "/repos/{owner}/{repo}/branch_protections/{name}",
+        403,
+    ): "the branch_protections group is behind reqAdmin()",
 }
 
 # Fields a client relies on: they must be present (the swagger marks no response field required).
@@ -109,6 +128,45 @@ IMPORTANT = {
     "Commit": {"sha", "url", "html_url", "commit", "parents", "created"},
     "RepoCommit": {"message", "author", "committer", "tree", "url"},
     "Hook": {"id", "type", "active", "events", "config", "branch_filter", "created_at", "updated_at"},
+    "Team": {"id", "name", "permission", "units", "units_map", "includes_all_repositories"},
+    "PullRequest": {
+        "id",
+        "number",
+        "url",
+        "html_url",
+        "user",
+        "title",
+        "body",
+        "state",
+        "head",
+        "base",
+        "mergeable",
+        "merged",
+        "merged_at",
+        "merge_commit_sha",
+        "merge_base",
+        "created_at",
+        "updated_at",
+    },
+    "PRBranchInfo": {"label", "ref", "sha", "repo_id", "repo"},
+    "PullReview": {"id", "user", "state", "body", "commit_id", "official", "stale", "dismissed", "submitted_at"},
+    "ChangedFile": {"filename", "status", "additions", "deletions", "changes", "contents_url"},
+    "BranchProtection": {
+        "rule_name",
+        "branch_name",
+        "enable_push",
+        "enable_push_whitelist",
+        "push_whitelist_usernames",
+        "push_whitelist_teams",
+        "required_approvals",
+        "enable_approvals_whitelist",
+        "approvals_whitelist_username",
+        "approvals_whitelist_teams",
+        "block_on_rejected_reviews",
+        "dismiss_stale_approvals",
+        "created_at",
+        "updated_at",
+    },
     "APIError": {"message", "url"},
     "APIValidationError": {"message", "url"},
     "APIForbiddenError": {"message", "url"},
@@ -182,6 +240,7 @@ def exchanges(forge: EmbeddedForge) -> list[Exchange]:
     with httpx.Client(base_url=forge.url, timeout=30, trust_env=False) as client:
         call = Recorder(client)
         run_session(call, forge)
+        run_promotion_session(call, forge)
         return call.exchanges
 
 
@@ -579,6 +638,185 @@ def run_session(call: Recorder, forge: EmbeddedForge) -> None:
     call("DELETE", "/orgs/{org}", 404, headers=admin, org=org)
 
 
+def run_promotion_session(call: Recorder, forge: EmbeddedForge) -> None:
+    """Teams, branch protection, a promotion PR with reviews and its merge: success, then errors."""
+    admin = {"Authorization": f"token {forge.token}"}
+    people = {}
+    for role in ("author", "reviewer", "outsider"):
+        login = unique(role)
+        people[role] = {"login": login, "auth": {"Authorization": f"token {forge.create_user(login)[1]}"}}
+    author, reviewer, outsider = (people[k]["auth"] for k in ("author", "reviewer", "outsider"))
+    org, repo = unique("porg"), unique("papp")
+    call("POST", "/orgs", 201, headers=admin, body={"username": org})
+    call("POST", "/orgs/{org}/repos", 201, headers=admin, org=org, body={"name": repo, "auto_init": True})
+    r = {"owner": org, "repo": repo}
+    call("POST", "/repos/{owner}/{repo}/branches", 201, headers=admin, body={"new_branch_name": "staging"}, **r)
+    call(
+        "POST",
+        "/repos/{owner}/{repo}/contents/{filepath}",
+        201,
+        headers=admin,
+        filepath="env.yaml",
+        body={"content": b64("tier: prod\n"), "branch": "staging"},
+        **r,
+    )
+
+    # teams
+    call("GET", "/orgs/{org}/teams", 200, headers=admin, org=org)
+    call("GET", "/orgs/{org}/teams", 403, headers=outsider, org=org)
+    call("GET", "/orgs/{org}/teams", 404, headers=admin, org="no-such-org")
+    write_team = {
+        "name": "platform",
+        "permission": "write",
+        "units": ["repo.code", "repo.pulls"],
+        "includes_all_repositories": True,
+    }
+    call("POST", "/orgs/{org}/teams", 500, headers=admin, org=org, body={"name": "bare", "permission": "write"})
+    call("POST", "/orgs/{org}/teams", 422, headers=admin, org=org, body={"name": "Owners", "permission": "admin"})
+    call("POST", "/orgs/{org}/teams", 403, headers=outsider, org=org, body=write_team)
+    call("POST", "/orgs/{org}/teams", 404, headers=admin, org="no-such-org", body=write_team)
+    team = call("POST", "/orgs/{org}/teams", 201, headers=admin, org=org, body=write_team)
+    t = {"id": str(team["id"])}
+    call("GET", "/teams/{id}", 200, headers=admin, **t)
+    call("GET", "/teams/{id}", 404, headers=admin, id="999999")
+    call("PATCH", "/teams/{id}", 200, headers=admin, body={"name": "platform", "description": "approvers"}, **t)
+    call("PATCH", "/teams/{id}", 404, headers=admin, id="999999", body={"name": "x"})
+    for role in ("author", "reviewer"):
+        call("PUT", "/teams/{id}/members/{username}", 204, headers=admin, username=people[role]["login"], **t)
+    call("PUT", "/teams/{id}/members/{username}", 404, headers=admin, username="nobody-here", **t)
+    call("PUT", "/teams/{id}/members/{username}", 403, headers=author, username=people["outsider"]["login"], **t)
+    call("GET", "/teams/{id}/members", 200, headers=admin, **t)
+    call("GET", "/teams/{id}/members", 404, headers=admin, id="999999")
+    call("GET", "/teams/{id}/members/{username}", 200, headers=author, username=people["author"]["login"], **t)
+    call("GET", "/teams/{id}/members/{username}", 404, headers=admin, username=people["outsider"]["login"], **t)
+    temp = call("POST", "/orgs/{org}/teams", 201, headers=admin, org=org, body={"name": "temp", "permission": "admin"})
+    tt = {"id": str(temp["id"])}
+    call("PUT", "/teams/{id}/members/{username}", 204, headers=admin, username=people["outsider"]["login"], **tt)
+    call("DELETE", "/teams/{id}/members/{username}", 403, headers=author, username=people["outsider"]["login"], **tt)
+    call("DELETE", "/teams/{id}/members/{username}", 204, headers=admin, username=people["outsider"]["login"], **tt)
+    call("DELETE", "/teams/{id}/members/{username}", 404, headers=admin, username="nobody-here", **tt)
+    call("DELETE", "/teams/{id}", 403, headers=author, **t)
+    call("DELETE", "/teams/{id}", 204, headers=admin, **tt)
+    call("DELETE", "/teams/{id}", 404, headers=admin, **tt)
+
+    # branch protection
+    bp = "/repos/{owner}/{repo}/branch_protections"
+    rule = {
+        "rule_name": "main",
+        "required_approvals": 1,
+        "approvals_whitelist_teams": ["platform"],
+        "enable_approvals_whitelist": True,
+        "block_on_rejected_reviews": True,
+        "dismiss_stale_approvals": True,
+    }
+    call("POST", bp, 201, headers=admin, body=rule, **r)
+    call("POST", bp, 403, headers=admin, body=rule, **r)  # "Branch protection already exist"
+    call("POST", bp, 422, headers=admin, body={"rule_name": "x", "push_whitelist_usernames": ["nobody-here"]}, **r)
+    call("POST", bp, 400, headers=admin, body={}, **r)
+    call("POST", bp, 403, headers=author, body={"rule_name": "y"}, **r)
+    call("POST", bp, 404, headers=admin, body=rule, owner=org, repo="missing")
+    call("POST", bp, 201, headers=admin, body={"rule_name": "release/*"}, **r)
+    call("GET", bp, 200, headers=admin, **r)
+    call("GET", bp, 403, headers=author, **r)
+    call("GET", bp + "/{name}", 200, headers=admin, name="main", **r)
+    call("GET", bp + "/{name}", 200, headers=admin, name="release/*", **r)
+    call("GET", bp + "/{name}", 404, headers=admin, name="nope", **r)
+    call("GET", bp + "/{name}", 403, headers=author, name="main", **r)
+    call("PATCH", bp + "/{name}", 200, headers=admin, name="main", body={"enable_push": False}, **r)
+    call("PATCH", bp + "/{name}", 404, headers=admin, name="nope", body={}, **r)
+    call("PATCH", bp + "/{name}", 422, headers=admin, name="main", body={"approvals_whitelist_teams": ["nope"]}, **r)
+    call("DELETE", bp + "/{name}", 204, headers=admin, name="release/*", **r)
+    call("DELETE", bp + "/{name}", 404, headers=admin, name="release/*", **r)
+
+    # a promotion pull request
+    pulls = "/repos/{owner}/{repo}/pulls"
+    promote = {"head": "staging", "base": "main", "title": "Promote"}
+    pr = call("POST", pulls, 201, headers=author, body=promote, **r)
+    call("POST", pulls, 409, headers=author, body=promote, **r)
+    call("POST", pulls, 422, headers=author, body={**promote, "head": "main"}, **r)
+    call("POST", pulls, 422, headers=author, body={"head": "staging", "base": "main"}, **r)
+    call("POST", pulls, 404, headers=author, body={**promote, "base": "nope"}, **r)
+    call("GET", pulls, 200, params={"state": "open"}, **r)
+    call("GET", pulls, 200, params={"state": "all", "sort": "oldest"}, **r)
+    call("GET", pulls, 404, owner=org, repo="missing")
+    one = {"index": str(pr["number"]), **r}
+    none = {"index": "999", **r}
+    call("GET", pulls + "/{index}", 200, **one)
+    call("GET", pulls + "/{index}", 404, **none)
+    call("PATCH", pulls + "/{index}", 201, headers=author, body={"title": "Promote to prod", "body": "R-PROMO"}, **one)
+    call("PATCH", pulls + "/{index}", 403, headers=outsider, body={"title": "hijack"}, **one)
+    call("PATCH", pulls + "/{index}", 412, headers=author, body={"state": "bogus"}, **one)
+    call("PATCH", pulls + "/{index}", 404, headers=author, body={"title": "x"}, **none)
+    call("GET", pulls + "/{index}/files", 200, **one)
+    call("GET", pulls + "/{index}/files", 404, **none)
+    call("GET", pulls + "/{index}/commits", 200, **one)
+    call("GET", pulls + "/{index}/commits", 404, **none)
+    call("GET", pulls + "/{index}/merge", 404, **one)
+
+    # reviews
+    reviews = pulls + "/{index}/reviews"
+    call("POST", reviews, 422, headers=author, body={"event": "APPROVED"}, **one)
+    call("POST", reviews, 422, headers=reviewer, body={"event": "REQUEST_CHANGES"}, **one)
+    call("POST", reviews, 404, headers=reviewer, body={"event": "APPROVED"}, **none)
+    rejection = call("POST", reviews, 200, headers=reviewer, body={"event": "REQUEST_CHANGES", "body": "wait"}, **one)
+    rv = {"id": str(rejection["id"]), **one}
+    call("GET", reviews, 200, **one)
+    call("GET", reviews, 404, **none)
+    call("GET", reviews + "/{id}", 200, **rv)
+    call("GET", reviews + "/{id}", 404, id="999999", **one)
+    call("POST", pulls + "/{index}/merge", 405, headers=author, body={"Do": "merge"}, **one)
+    call("POST", reviews + "/{id}/dismissals", 403, headers=author, body={"message": "no"}, **rv)
+    call("POST", reviews + "/{id}/dismissals", 200, headers=admin, body={"message": "overruled"}, **rv)
+    call("POST", reviews + "/{id}/dismissals", 404, headers=admin, body={}, id="999999", **one)
+    call("POST", reviews + "/{id}/undismissals", 200, headers=admin, **rv)
+    call("POST", reviews + "/{id}/undismissals", 403, headers=author, **rv)
+    call("POST", reviews + "/{id}/undismissals", 404, headers=admin, id="999999", **one)
+    call("POST", reviews + "/{id}/dismissals", 200, headers=admin, body={}, **rv)
+    note = call("POST", reviews, 200, headers=reviewer, body={"event": "COMMENT", "body": "a note"}, **one)
+    nv = {"id": str(note["id"]), **one}
+    call("POST", reviews + "/{id}/dismissals", 403, headers=admin, body={}, **nv)  # not approve/reject
+    call("DELETE", reviews + "/{id}", 403, headers=author, **nv)
+    call("DELETE", reviews + "/{id}", 204, headers=reviewer, **nv)
+    call("DELETE", reviews + "/{id}", 404, headers=reviewer, **nv)
+
+    # the merge
+    merge = pulls + "/{index}/merge"
+    call("POST", merge, 405, headers=author, body={"Do": "merge"}, **one)  # no approval yet
+    call("POST", reviews, 200, headers=reviewer, body={"event": "APPROVED", "body": "ship it"}, **one)
+    call("POST", merge, 422, headers=author, body={}, **one)
+    call("POST", merge, 409, headers=author, body={"Do": "merge", "head_commit_id": "0" * 40}, **one)
+    call("POST", merge, 404, headers=author, body={"Do": "merge"}, **none)
+    call("POST", merge, 200, headers=author, body={"Do": "merge"}, **one)
+    call("GET", merge, 204, **one)
+    call("POST", merge, 405, headers=author, body={"Do": "merge"}, **one)
+    call("PATCH", pulls + "/{index}", 412, headers=author, body={"state": "closed"}, **one)
+    call("POST", reviews, 422, headers=reviewer, body={"event": "APPROVED"}, **one)
+    call("POST", reviews + "/{id}/dismissals", 403, headers=admin, body={}, **rv)
+
+    # a conflicting PR, then a closed one
+    for branch, text in (("hotfix-a", "a"), ("hotfix-b", "b")):
+        call("POST", "/repos/{owner}/{repo}/branches", 201, headers=admin, body={"new_branch_name": branch}, **r)
+        call(
+            "POST",
+            "/repos/{owner}/{repo}/contents/{filepath}",
+            201,
+            headers=admin,
+            filepath="hotfix.txt",
+            body={"content": b64(text), "branch": branch},
+            **r,
+        )
+    call("PATCH", bp + "/{name}", 200, headers=admin, name="main", body={"required_approvals": 0}, **r)
+    first = call("POST", pulls, 201, headers=admin, body={"head": "hotfix-a", "base": "main", "title": "a"}, **r)
+    second = call("POST", pulls, 201, headers=admin, body={"head": "hotfix-b", "base": "main", "title": "b"}, **r)
+    call("POST", merge, 200, headers=admin, body={"Do": "merge"}, index=str(first["number"]), **r)
+    call("POST", merge, 409, headers=admin, body={"Do": "merge"}, index=str(second["number"]), **r)
+    closed = {"index": str(second["number"]), **r}
+    call("PATCH", pulls + "/{index}", 201, headers=admin, body={"state": "closed"}, **closed)
+    call("POST", merge, 404, headers=admin, body={"Do": "merge"}, **closed)
+    call("PATCH", pulls + "/{index}", 201, headers=admin, body={"state": "open"}, **closed)
+    call("DELETE", bp + "/{name}", 204, headers=admin, name="main", **r)
+
+
 # -- schema helpers -------------------------------------------------------------------------------
 def resolve(node: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """Follow ``$ref``s; return (definition name or None, schema)."""
@@ -687,8 +925,8 @@ def test_json_fields_match_the_schema(exchanges: list[Exchange], method: str, te
         if exchange.status == 204 or (response is not None and not schema and exchange.status < 400):
             assert exchange.body is None, f"{exchange.status} must have no JSON body"
             continue
-        if not schema:  # an error declared only by description: Gitea's ctx.Error sends APIError
-            schema = {"$ref": "#/definitions/APIError"}
+        if not schema:  # an error declared only by description: ctx.NotFound()/ctx.Error bodies
+            schema = {"$ref": "#/definitions/APINotFound" if exchange.status == 404 else "#/definitions/APIError"}
         if (method, template) in LIST_OR_OBJECT and isinstance(exchange.body, list):
             for index, item in enumerate(exchange.body):
                 check_value(item, schema, f"{exchange.status}[{index}]", problems)
@@ -703,9 +941,12 @@ def test_json_fields_match_the_schema(exchanges: list[Exchange], method: str, te
 def test_declared_headers_are_sent(exchanges: list[Exchange], method: str, template: str) -> None:
     for exchange in (e for e in exchanges if (e.method, e.template) == (method, template) and e.status < 300):
         response, _ = response_schema(method, template, exchange.status)
-        for header in (response or {}).get("headers", {}):
+        for header, spec in (response or {}).get("headers", {}).items():
             assert header in exchange.headers, f"{method} {template} lacks the declared header {header}"
-            assert exchange.headers[header].isdigit()
+            if spec.get("type") == "boolean":
+                assert exchange.headers[header] in ("true", "false"), (header, exchange.headers[header])
+            else:
+                assert exchange.headers[header].isdigit(), (header, exchange.headers[header])
 
 
 def test_error_body_is_gitea_shaped(exchanges: list[Exchange]) -> None:

@@ -362,14 +362,26 @@ class ForgeAPI:
         self.service.delete_repo(call.signed, *self._repo_key(call))
         return Response(status_code=204)
 
+    def _branch(self, repo: Any, head: Any, mode: Any, doer: User | None) -> dict[str, Any]:
+        flags = self.service.pulls.branch_flags(repo, doer, head.name)
+        return self.shapes.branch(
+            repo,
+            head.name,
+            head.commit,
+            mode,
+            rule=flags.rule,
+            can_push=flags.can_push,
+            can_merge=flags.can_merge,
+        )
+
     def list_branches(self, call: Call) -> Response:
         repo, mode, heads = self.service.list_branches(call.doer, *self._repo_key(call))
         items, headers = self.paged(call, heads)
-        return GiteaJSON([self.shapes.branch(repo, h.name, h.commit, mode) for h in items], headers=headers)
+        return GiteaJSON([self._branch(repo, h, mode, call.doer) for h in items], headers=headers)
 
     def get_branch(self, call: Call) -> Response:
         repo, mode, head = self.service.get_branch(call.doer, *self._repo_key(call), call.param("branch"))
-        return GiteaJSON(self.shapes.branch(repo, head.name, head.commit, mode))
+        return GiteaJSON(self._branch(repo, head, mode, call.doer))
 
     def create_branch(self, call: Call) -> Response:
         body = call.json()
@@ -383,7 +395,7 @@ class ForgeAPI:
             old_branch=str(body.get("old_branch_name") or ""),
             old_ref=str(body.get("old_ref_name") or ""),
         )
-        return GiteaJSON(self.shapes.branch(repo, head.name, head.commit, mode), status_code=201)
+        return GiteaJSON(self._branch(repo, head, mode, call.doer), status_code=201)
 
     def delete_branch(self, call: Call) -> Response:
         self.service.delete_branch(call.signed, *self._repo_key(call), call.param("branch"))
@@ -708,6 +720,11 @@ class ForgeAPI:
                 },
             ),
         ]
+        # Teams, pull requests, reviews and branch protection live in their own module, which builds on
+        # this one's plumbing (hence the import here rather than at the top).
+        from catalyst_sim.backends.embedded.forge.api_pulls import PullsAPI
+
+        table += PullsAPI(self).table(repo)
         routes: list[BaseRoute] = []
         for path, methods in table:
             for method, (handler, scope, token) in methods.items():

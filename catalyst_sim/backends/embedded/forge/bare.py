@@ -61,6 +61,7 @@ class FileChange:
     status: str  # added | modified | deleted | renamed | copied
     additions: int = 0
     deletions: int = 0
+    previous_path: str = ""  # the source of a rename or copy
 
 
 @dataclass
@@ -143,6 +144,67 @@ class BranchHead:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class RefUpdate:
+    """One ref moved by a push, an API commit or a merge (``old``/``new`` ZERO_SHA for create/delete)."""
+
+    ref: str
+    old: str
+    new: str
+
+
+@dataclass
+class MergeTree:
+    """What ``git merge-tree --write-tree`` made of two commits: a tree, or the conflicting paths."""
+
+    tree: str | None
+    conflicts: list[str] = field(default_factory=list)
+    unrelated: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return self.tree is not None and not self.conflicts and not self.unrelated
+
+
+# Gitea enforces branch protection in its pre-receive hook (routers/private/hook_pre_receive.go); so do we.
+# The forge decides, before ``git http-backend`` runs, which protected refs of the push the pusher may
+# update and hands the verdicts to the hook in CATALYST_FORGE_RULES ("<ref> allow|deny" lines). The hook
+# applies them in Gitea's order — deletion, then force push (it needs the quarantined objects, so it
+# runs here), then the push permission — and refuses the WHOLE push with Gitea's message, so ``git push``
+# prints "remote: Gitea: Not allowed to push to protected branch main" and no ref moves.
+PRE_RECEIVE_HOOK = """#!/bin/sh
+# Installed by catalyst-sim's embedded forge: branch protection as Gitea's pre-receive hook does it.
+zero=0000000000000000000000000000000000000000
+verdict_for() {
+    printf '%s\n' "$CATALYST_FORGE_RULES" | while read -r rule_ref rule_verdict; do
+        if [ "$rule_ref" = "$1" ]; then
+            echo "$rule_verdict"
+            break
+        fi
+    done
+}
+while read -r old new ref; do
+    [ -n "$CATALYST_FORGE_RULES" ] || continue
+    verdict=$(verdict_for "$ref")
+    [ -n "$verdict" ] || continue
+    branch=${ref#refs/heads/}
+    if [ "$new" = "$zero" ]; then
+        message="branch $branch is protected from deletion"
+    elif [ "$old" != "$zero" ] && [ -n "$(git rev-list --max-count=1 "$old" "^$new")" ]; then
+        message="branch $branch is protected from force push"
+    elif [ "$verdict" = deny ]; then
+        message="Not allowed to push to protected branch $branch"
+    else
+        continue
+    fi
+    echo ""
+    echo "Gitea: $message" >&2
+    exit 1
+done
+exit 0
+"""
+
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """An environment that ignores the host's git configuration and never prompts."""
     env = {
@@ -207,7 +269,16 @@ class BareRepo:
         repo = cls(path)
         repo.run("config", "http.receivepack", "true")
         repo.run("config", "core.logAllRefUpdates", "true")
+        repo.install_hooks()
         return repo
+
+    def install_hooks(self) -> None:
+        """Write the branch-protection ``pre-receive`` hook (idempotent: repos created earlier get it too)."""
+        hook = self.path / "hooks" / "pre-receive"
+        hook.parent.mkdir(parents=True, exist_ok=True)
+        if not hook.exists() or hook.read_text() != PRE_RECEIVE_HOOK:
+            hook.write_text(PRE_RECEIVE_HOOK)
+        hook.chmod(0o755)
 
     def set_head(self, branch: str) -> None:
         self.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
@@ -251,6 +322,13 @@ class BareRepo:
             raise RefUpdateConflict(
                 ["update-ref", ref, new, old], result.returncode, result.stderr.decode(errors="replace")
             )
+
+    def set_ref(self, ref: str, new: str, message: str = "") -> None:
+        """Point ``ref`` at ``new`` whatever it held: for refs only the forge writes (``refs/pull/N/head``)."""
+        args = ["update-ref"]
+        if message:
+            args += ["-m", message]
+        self.run(*args, ref, _check_rev(new))
 
     def delete_ref(self, ref: str, old: str) -> None:
         result = self.run("update-ref", "-d", ref, old, check=False)
@@ -393,9 +471,20 @@ class BareRepo:
             for leftover in (index_file, index_file + ".lock"):
                 if os.path.exists(leftover):
                     os.unlink(leftover)
-        args = ["commit-tree", tree]
-        if parent:
-            args += ["-p", parent]
+        info = self.commit_tree(tree, [parent] if parent else [], message, author, committer)
+        blobs = {
+            w.path: TreeEntry(mode=w.mode, type="blob", sha=blob, size=len(w.content), path=w.path)
+            for w, blob in zip(writes, blob_ids, strict=True)
+        }
+        return NewCommit(commit=info, blobs=blobs)
+
+    def commit_tree(
+        self, tree: str, parents: Sequence[str], message: str, author: Signature, committer: Signature
+    ) -> CommitInfo:
+        """``git commit-tree`` with explicit identities and dates (virtual time lands in the commit)."""
+        args = ["commit-tree", _check_rev(tree)]
+        for parent in parents:
+            args += ["-p", _check_rev(parent)]
         env = {
             "GIT_AUTHOR_NAME": author.name,
             "GIT_AUTHOR_EMAIL": author.email,
@@ -406,19 +495,61 @@ class BareRepo:
         }
         body = message if message.endswith("\n") else message + "\n"
         sha = self.run(*args, "-F", "-", input=body.encode(), env=env).stdout.decode().strip()
-        info = CommitInfo(
-            sha=sha,
-            tree=tree,
-            parents=[parent] if parent else [],
-            author=author,
-            committer=committer,
-            message=body,
+        return CommitInfo(
+            sha=sha, tree=tree, parents=list(parents), author=author, committer=committer, message=body
         )
-        blobs = {
-            w.path: TreeEntry(mode=w.mode, type="blob", sha=blob, size=len(w.content), path=w.path)
-            for w, blob in zip(writes, blob_ids, strict=True)
-        }
-        return NewCommit(commit=info, blobs=blobs)
+
+    # -- merging and comparing --------------------------------------------------------------------
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor, or None for unrelated histories."""
+        result = self.run("merge-base", "--end-of-options", _check_rev(a), _check_rev(b), check=False)
+        if result.returncode != 0:
+            return None
+        return result.stdout.decode().strip() or None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        result = self.run(
+            "merge-base", "--is-ancestor", "--end-of-options", _check_rev(ancestor), _check_rev(descendant), check=False
+        )
+        if result.returncode not in (0, 1):
+            raise GitError(["merge-base", "--is-ancestor"], result.returncode, result.stderr.decode(errors="replace"))
+        return result.returncode == 0
+
+    def merge_tree(self, ours: str, theirs: str) -> MergeTree:
+        """A real three-way merge without a work tree (``git merge-tree --write-tree``, git >= 2.38).
+
+        Exit 0 is a clean merge, 1 a conflicted one (the conflicting paths are listed), and git refuses
+        unrelated histories the way ``git merge`` does, which Gitea reports as a conflict too.
+        """
+        result = self.run(
+            "merge-tree", "--write-tree", "--name-only", "-z", _check_rev(ours), _check_rev(theirs), check=False
+        )
+        stderr = result.stderr.decode(errors="replace")
+        if result.returncode == 128 and "unrelated histories" in stderr:
+            return MergeTree(tree=None, unrelated=True)
+        if result.returncode not in (0, 1):
+            raise GitError(["merge-tree", ours, theirs], result.returncode, stderr)
+        tokens = result.stdout.decode(errors="surrogateescape").split("\0")
+        conflicts: list[str] = []
+        if result.returncode == 1:
+            for token in tokens[1:]:
+                if not token:
+                    break
+                if token not in conflicts:
+                    conflicts.append(token)
+        return MergeTree(tree=tokens[0].strip(), conflicts=conflicts)
+
+    def changed_paths(self, a: str, b: str) -> set[str]:
+        """Paths whose content differs between two commits (no rename detection)."""
+        out = self._text("diff", "--name-only", "-z", "--no-renames", "--end-of-options", _check_rev(a), _check_rev(b))
+        return {p for p in out.split("\0") if p}
+
+    def diff_files(self, a: str, b: str) -> list[FileChange]:
+        """Files changed from ``a`` to ``b`` with rename detection and line counts (a PR's file list)."""
+        out = self._text(
+            "diff", "--raw", "--numstat", "-z", "-M", "--no-abbrev", "--end-of-options", _check_rev(a), _check_rev(b)
+        )
+        return _parse_diff_with_renames(out)
 
     def _log(self, args: Sequence[str], with_files: bool) -> list[CommitInfo]:
         cmd = ["log", "-z", f"--format={_LOG_FORMAT}"]
@@ -515,6 +646,44 @@ def _parse_diff(text: str) -> list[FileChange]:
             continue
         added, _, rest = token.partition("\t")
         deleted, _, path = rest.partition("\t")
+        change = changes.get(path)
+        if change is None:
+            change = changes[path] = FileChange(path=path, status="modified")
+            order.append(path)
+        change.additions = int(added) if added.isdigit() else 0
+        change.deletions = int(deleted) if deleted.isdigit() else 0
+    return [changes[p] for p in order]
+
+
+def _parse_diff_with_renames(text: str) -> list[FileChange]:
+    """Parse ``diff --raw --numstat -z -M``: raw records (status, one or two paths), then numstat records
+    (``added TAB deleted TAB path`` or, for a rename, ``added TAB deleted TAB`` then both paths)."""
+    tokens = text.split("\0")
+    changes: dict[str, FileChange] = {}
+    order: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].lstrip("\n")
+        i += 1
+        if not token:
+            continue
+        if token.startswith(":"):
+            status = token.split()[-1][:1]
+            if status in ("R", "C"):
+                source, path = tokens[i], tokens[i + 1]
+                i += 2
+            else:
+                source, path = "", tokens[i]
+                i += 1
+            if path not in changes:
+                order.append(path)
+            changes[path] = FileChange(path=path, status=_RAW_STATUS.get(status, "modified"), previous_path=source)
+            continue
+        added, _, rest = token.partition("\t")
+        deleted, _, path = rest.partition("\t")
+        if not path:  # a rename: the two paths follow as their own tokens
+            path = tokens[i + 1] if i + 1 < len(tokens) else ""
+            i += 2
         change = changes.get(path)
         if change is None:
             change = changes[path] = FileChange(path=path, status="modified")

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from catalyst_sim.backends.embedded.forge.bare import CommitInfo, Signature, TreeEntry
+from catalyst_sim.backends.embedded.forge.bare import CommitInfo, FileChange, Signature, TreeEntry
 from catalyst_sim.backends.embedded.forge.models import (
+    TEAM_UNITS,
     AccessMode,
     AccessToken,
+    BranchProtection,
     ForgeState,
     Organization,
+    PullRequest,
     Repository,
+    Review,
+    Team,
     User,
     Webhook,
 )
@@ -51,6 +57,29 @@ def rfc3339(when: datetime | None) -> str:
 
 def _path(path: str) -> str:
     return quote(path, safe="/")
+
+
+def _time_or_null(when: datetime | None) -> str | None:
+    """Go's ``*time.Time``: null when unset (a PR's ``merged_at``/``closed_at``)."""
+    return rfc3339(when) if when is not None else None
+
+
+@dataclass
+class PullView:
+    """A pull request plus what git says about it now — what Gitea's ToAPIPullRequest reads."""
+
+    repo: Repository
+    pull: PullRequest
+    mode: AccessMode  # the viewer's access (the embedded repositories' ``permissions``)
+    base_sha: str | None
+    head_sha: str
+    head_ref: str  # the head branch while it exists, else refs/pull/{index}/head
+    merge_base: str
+    mergeable: bool
+    draft: bool
+    additions: int = 0
+    deletions: int = 0
+    changed_files: int = 0
 
 
 class Shapes:
@@ -198,7 +227,7 @@ class Shapes:
             "forks_count": 0,
             "watchers_count": 0,
             "open_issues_count": 0,
-            "open_pr_counter": 0,
+            "open_pr_counter": sum(1 for p in self.state.pulls_of(repo) if not p.closed),
             "release_counter": 0,
             "default_branch": repo.default_branch,
             "archived": repo.archived,
@@ -271,18 +300,29 @@ class Shapes:
             "modified": modified,
         }
 
-    def branch(self, repo: Repository, name: str, commit: CommitInfo, mode: AccessMode) -> dict[str, Any]:
-        can_push = mode >= AccessMode.WRITE
+    def branch(
+        self,
+        repo: Repository,
+        name: str,
+        commit: CommitInfo,
+        mode: AccessMode,
+        *,
+        rule: BranchProtection | None = None,
+        can_push: bool | None = None,
+        can_merge: bool | None = None,
+    ) -> dict[str, Any]:
+        """Gitea's ToBranch: protection fields from the governing rule; the rule name only for admins."""
+        writer = mode >= AccessMode.WRITE
         return {
             "name": name,
             "commit": self.payload_commit(repo, commit),
-            "protected": False,
-            "required_approvals": 0,
-            "enable_status_check": False,
-            "status_check_contexts": [],
-            "user_can_push": can_push,
-            "user_can_merge": can_push,
-            "effective_branch_protection_name": "",
+            "protected": rule is not None,
+            "required_approvals": rule.required_approvals if rule else 0,
+            "enable_status_check": rule.enable_status_check if rule else False,
+            "status_check_contexts": list(rule.status_check_contexts) if rule else [],
+            "user_can_push": writer if can_push is None else can_push,
+            "user_can_merge": writer if can_merge is None else can_merge,
+            "effective_branch_protection_name": rule.rule_name if rule and mode >= AccessMode.ADMIN else "",
         }
 
     def commit_meta(
@@ -414,4 +454,169 @@ class Shapes:
             "active": hook.active,
             "updated_at": rfc3339(hook.updated),
             "created_at": rfc3339(hook.created),
+        }
+
+    # -- teams ------------------------------------------------------------------------------------
+    def team(self, team: Team, org: Organization | None = None) -> dict[str, Any]:
+        """Gitea's Team; ``organization`` only where Gitea loads it (get/create/edit, not lists)."""
+        units = team.unit_modes()
+        return {
+            "id": team.id,
+            "name": team.name,
+            "description": team.description,
+            "organization": self.organization(org) if org is not None else None,
+            "includes_all_repositories": team.includes_all_repositories,
+            "permission": team.permission,
+            "units": [u for u in TEAM_UNITS if u in units],
+            "units_map": units,
+            "can_create_org_repo": team.can_create_org_repo,
+        }
+
+    # -- pull requests ----------------------------------------------------------------------------
+    def pull_html(self, repo: Repository, pull: PullRequest) -> str:
+        return f"{self.repo_html(repo)}/pulls/{pull.index}"
+
+    def _user_or_null(self, user_id: int | None, doer: User | None) -> dict[str, Any] | None:
+        with self.state.lock:
+            user = self.state.users_by_id.get(user_id) if user_id is not None else None
+        return self.user(user, doer) if user is not None else None
+
+    def pull_request(self, view: PullView, doer: User | None = None) -> dict[str, Any]:
+        """Gitea's PullRequest (services/convert/pull.go): ``url`` is the HTML URL there too."""
+        repo, pull = view.repo, view.pull
+        html = self.pull_html(repo, pull)
+        repo_json = self.repository(repo, view.mode, doer)
+        return {
+            "id": pull.id,
+            "url": html,
+            "number": pull.index,
+            "user": self._user_or_null(pull.poster_id, doer),
+            "title": pull.title,
+            "body": pull.body,
+            "labels": [],
+            "milestone": None,
+            "assignee": None,
+            "assignees": None,
+            "requested_reviewers": [],
+            "requested_reviewers_teams": [],
+            "state": pull.state,
+            "draft": view.draft,
+            "is_locked": False,
+            "comments": 0,
+            "review_comments": 0,
+            "additions": view.additions,
+            "deletions": view.deletions,
+            "changed_files": view.changed_files,
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "mergeable": view.mergeable,
+            "merged": pull.merged,
+            "merged_at": _time_or_null(pull.merged_at) if pull.merged else None,
+            "merge_commit_sha": pull.merge_commit_sha if pull.merged else None,
+            "merged_by": self._user_or_null(pull.merged_by_id, doer) if pull.merged else None,
+            "allow_maintainer_edit": False,
+            "base": {
+                "label": pull.base_branch,
+                "ref": pull.base_branch,
+                "sha": view.base_sha or "",
+                "repo_id": repo.id,
+                "repo": repo_json,
+            },
+            "head": {
+                "label": pull.head_branch,
+                "ref": view.head_ref,
+                "sha": view.head_sha,
+                "repo_id": repo.id,
+                "repo": repo_json,
+            },
+            "merge_base": view.merge_base,
+            "due_date": None,
+            "created_at": rfc3339(pull.created),
+            "updated_at": rfc3339(pull.updated),
+            "closed_at": _time_or_null(pull.closed_at) if pull.closed else None,
+            "pin_order": 0,
+            "flow": 0,
+        }
+
+    def review(self, repo: Repository, pull: PullRequest, review: Review, doer: User | None = None) -> dict[str, Any]:
+        """Gitea's PullReview; ``html_url`` points at the review's comment anchor."""
+        html = self.pull_html(repo, pull)
+        return {
+            "id": review.id,
+            "user": self._user_or_null(review.reviewer_id, doer),
+            "team": None,
+            "state": str(review.state),
+            "body": review.body,
+            "commit_id": review.commit_id,
+            "stale": review.stale,
+            "official": review.official,
+            "dismissed": review.dismissed,
+            "comments_count": 0,
+            "submitted_at": rfc3339(review.created),
+            "updated_at": rfc3339(review.updated),
+            "html_url": f"{html}#issuecomment-{review.id}",
+            "pull_request_url": html,
+        }
+
+    def changed_file(self, repo: Repository, change: FileChange, commit: str) -> dict[str, Any]:
+        """Gitea's ToChangedFile: a modification is "changed", a mode-only change "unchanged"."""
+        status = {"added": "added", "deleted": "deleted", "renamed": "renamed", "copied": "copied"}.get(
+            change.status, "changed" if change.additions or change.deletions else "unchanged"
+        )
+        return {
+            "filename": change.path,
+            "previous_filename": change.previous_path if status == "renamed" else "",
+            "status": status,
+            "additions": change.additions,
+            "deletions": change.deletions,
+            "changes": change.additions + change.deletions,
+            "html_url": f"{self.repo_html(repo)}/src/commit/{commit}/{_path(change.path)}",
+            "contents_url": f"{self.repo_api(repo)}/contents/{_path(change.path)}?ref={commit}",
+            "raw_url": f"{self.repo_html(repo)}/raw/commit/{commit}/{_path(change.path)}",
+        }
+
+    # -- branch protection ------------------------------------------------------------------------
+    def _user_names(self, ids: list[int]) -> list[str]:
+        with self.state.lock:
+            return [self.state.users_by_id[i].login for i in ids if i in self.state.users_by_id]
+
+    def _team_names(self, ids: list[int]) -> list[str]:
+        names = []
+        for team_id in ids:
+            found = self.state.get_team(team_id)
+            if found is not None:
+                names.append(found[1].name)
+        return names
+
+    def branch_protection(self, rule: BranchProtection) -> dict[str, Any]:
+        """Gitea's ToBranchProtection: whitelists by name; ``branch_name`` only for a plain rule."""
+        return {
+            "branch_name": rule.rule_name if rule.is_plain else "",
+            "rule_name": rule.rule_name,
+            "enable_push": rule.enable_push,
+            "enable_push_whitelist": rule.enable_push_whitelist,
+            "push_whitelist_usernames": self._user_names(rule.push_whitelist_user_ids),
+            "push_whitelist_teams": self._team_names(rule.push_whitelist_team_ids),
+            "push_whitelist_deploy_keys": rule.push_whitelist_deploy_keys,
+            "enable_merge_whitelist": rule.enable_merge_whitelist,
+            "merge_whitelist_usernames": self._user_names(rule.merge_whitelist_user_ids),
+            "merge_whitelist_teams": self._team_names(rule.merge_whitelist_team_ids),
+            "enable_status_check": rule.enable_status_check,
+            "status_check_contexts": list(rule.status_check_contexts),
+            "required_approvals": rule.required_approvals,
+            "enable_approvals_whitelist": rule.enable_approvals_whitelist,
+            "approvals_whitelist_username": self._user_names(rule.approvals_whitelist_user_ids),
+            "approvals_whitelist_teams": self._team_names(rule.approvals_whitelist_team_ids),
+            "block_on_rejected_reviews": rule.block_on_rejected_reviews,
+            "block_on_official_review_requests": rule.block_on_official_review_requests,
+            "block_on_outdated_branch": rule.block_on_outdated_branch,
+            "dismiss_stale_approvals": rule.dismiss_stale_approvals,
+            "ignore_stale_approvals": rule.ignore_stale_approvals,
+            "require_signed_commits": rule.require_signed_commits,
+            "protected_file_patterns": rule.protected_file_patterns,
+            "unprotected_file_patterns": rule.unprotected_file_patterns,
+            "apply_to_admins": rule.apply_to_admins,
+            "created_at": rfc3339(rule.created),
+            "updated_at": rfc3339(rule.updated),
         }

@@ -60,3 +60,15 @@ class Unprocessable(ForgeError):
 
 class Internal(ForgeError):
     status = 500
+
+
+class MethodNotAllowed(ForgeError):
+    """405: Gitea's answer to a merge that is not allowed (protection, permission, already merged)."""
+
+    status = 405
+
+
+class PreconditionFailed(ForgeError):
+    """412: Gitea's answer to changing the state of a merged pull request."""
+
+    status = 412

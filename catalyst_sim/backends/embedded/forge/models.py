@@ -205,26 +205,76 @@ class AccessToken:
         return self.token[-8:]
 
 
+# Gitea's repository units (models/unit): a team grants an access mode per unit. Code is the unit that
+# push, merge and official reviews depend on; the others are reported but change nothing here.
+TEAM_UNITS = (
+    "repo.code",
+    "repo.issues",
+    "repo.ext_issues",
+    "repo.wiki",
+    "repo.ext_wiki",
+    "repo.pulls",
+    "repo.releases",
+    "repo.projects",
+    "repo.packages",
+    "repo.actions",
+)
+_EXTERNAL_UNITS = ("repo.ext_issues", "repo.ext_wiki")
+MODE_NAMES = {
+    "none": AccessMode.NONE,
+    "read": AccessMode.READ,
+    "write": AccessMode.WRITE,
+    "admin": AccessMode.ADMIN,
+    "owner": AccessMode.OWNER,
+}
+
+
+def mode_of(name: str) -> AccessMode:
+    return MODE_NAMES.get(name, AccessMode.NONE)
+
+
+def min_unit_mode(units_map: dict[str, str]) -> str:
+    """Gitea's MinUnitAccessMode: a units_map team's coarse ``permission`` is its weakest granted unit."""
+    modes = [mode_of(m) for u, m in units_map.items() if u not in _EXTERNAL_UNITS and mode_of(m) > AccessMode.NONE]
+    return min(modes).name.lower() if modes else "none"
+
+
 @dataclass
 class Team:
-    """Just enough of Gitea's teams for org membership: a permission level and members."""
+    """Gitea's team: a coarse permission, per-unit modes, members, and which repos it covers.
+
+    ``units_map`` is None for owner/admin teams and for teams seeded without units: every unit then has
+    the coarse permission. A read/write team made through the API carries the units it was given, and
+    only its ``repo.code`` mode decides code access (a team with ``repo.pulls`` alone cannot push).
+    """
 
     id: int
     org_id: int
     name: str
-    permission: str  # "owner" | "admin" | "write" | "read"
+    permission: str  # "owner" | "admin" | "write" | "read" | "none"
     members: set[int] = field(default_factory=set)
     includes_all_repositories: bool = True
     repo_ids: set[int] = field(default_factory=set)
+    description: str = ""
+    can_create_org_repo: bool = False
+    units_map: dict[str, str] | None = None
+
+    @property
+    def is_owner_team(self) -> bool:
+        return self.permission == "owner" and self.name.lower() == "owners"
 
     @property
     def access_mode(self) -> AccessMode:
-        return {
-            "owner": AccessMode.OWNER,
-            "admin": AccessMode.ADMIN,
-            "write": AccessMode.WRITE,
-            "read": AccessMode.READ,
-        }.get(self.permission, AccessMode.NONE)
+        """Access to repository code, the mode ``ForgeState.access_mode`` combines over teams."""
+        level = mode_of(self.permission)
+        if self.units_map is None or level >= AccessMode.ADMIN:
+            return level
+        return mode_of(self.units_map.get("repo.code", "none"))
+
+    def unit_modes(self) -> dict[str, str]:
+        if self.units_map is not None and mode_of(self.permission) < AccessMode.ADMIN:
+            return dict(self.units_map)
+        return {u: ("read" if u in _EXTERNAL_UNITS else self.permission) for u in TEAM_UNITS}
 
     def covers(self, repo_id: int) -> bool:
         return self.includes_all_repositories or repo_id in self.repo_ids
@@ -276,7 +326,166 @@ class Repository:
         return f"{self.owner_name}/{self.name}"
 
 
-# Events a hook may subscribe to; only push/create/delete are produced so far (pull requests later).
+class ReviewState(enum.StrEnum):
+    """Gitea's ReviewStateType values for submitted reviews (PENDING/REQUEST_REVIEW are not modelled)."""
+
+    APPROVED = "APPROVED"
+    REQUEST_CHANGES = "REQUEST_CHANGES"
+    COMMENT = "COMMENT"
+
+
+@dataclass
+class PullRequest:
+    """A pull request within one repository (no forks: promotion is a PR inside the App repo).
+
+    ``index`` is the issue number (Gitea shares it with issues; we have no issues, so it is a per-repo
+    counter). ``head_sha`` is what ``refs/pull/{index}/head`` holds: the head branch's commit as of the
+    last push the forge saw, kept after the branch is deleted, frozen when the PR is closed or merged.
+    """
+
+    id: int
+    index: int
+    repo_id: int
+    poster_id: int
+    title: str
+    body: str
+    head_branch: str
+    base_branch: str
+    head_sha: str
+    merge_base: str
+    created: datetime
+    updated: datetime
+    closed: bool = False
+    closed_at: datetime | None = None
+    merged: bool = False
+    merged_at: datetime | None = None
+    merged_by_id: int | None = None
+    merge_commit_sha: str = ""
+
+    @property
+    def state(self) -> str:
+        return "closed" if self.closed else "open"
+
+    @property
+    def ref(self) -> str:
+        return f"refs/pull/{self.index}/head"
+
+
+@dataclass
+class Review:
+    """A submitted review. ``official`` is decided when it is submitted (Gitea stores it too): the
+    reviewer was in the approvals whitelist of the base branch's protection, or had write access when
+    that whitelist is off; a newer official review by the same reviewer makes the older ones unofficial.
+    ``stale`` means the PR's content changed after ``commit_id``."""
+
+    id: int
+    pull_id: int
+    reviewer_id: int
+    state: ReviewState
+    body: str
+    commit_id: str
+    official: bool
+    stale: bool
+    created: datetime
+    updated: datetime
+    dismissed: bool = False
+
+
+# Gitea's glob specials (gobwas/glob): a rule name with none of them is a plain branch name.
+_GLOB_SPECIALS = set("*?[]{}\\")
+
+
+def glob_regex(pattern: str, separator: str | None = None) -> re.Pattern[str]:
+    """A gobwas glob as a regex: ``*``, ``?``, ``[...]``/``[!...]``, ``{a,b}``; with a ``separator``,
+    ``*`` and ``?`` stop at it and ``**`` crosses it (Gitea compiles protection rules with ``/``)."""
+    star = f"[^{re.escape(separator)}]*" if separator else ".*"
+    one = f"[^{re.escape(separator)}]" if separator else "."
+    out: list[str] = []
+    depth, i = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            if pattern.startswith("**", i):
+                out.append(".*")
+                i += 1
+            else:
+                out.append(star)
+        elif c == "?":
+            out.append(one)
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : end]
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = end
+        elif c == "{":
+            depth += 1
+            out.append("(?:")
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("^" + "".join(out) + "$")
+
+
+@dataclass
+class BranchProtection:
+    """Gitea's ProtectedBranch rule; whitelists hold ids (as Gitea does), rendered as names."""
+
+    id: int
+    repo_id: int
+    rule_name: str
+    created: datetime
+    updated: datetime
+    enable_push: bool = False
+    enable_push_whitelist: bool = False
+    push_whitelist_user_ids: list[int] = field(default_factory=list)
+    push_whitelist_team_ids: list[int] = field(default_factory=list)
+    push_whitelist_deploy_keys: bool = False
+    enable_merge_whitelist: bool = False
+    merge_whitelist_user_ids: list[int] = field(default_factory=list)
+    merge_whitelist_team_ids: list[int] = field(default_factory=list)
+    enable_status_check: bool = False
+    status_check_contexts: list[str] = field(default_factory=list)
+    required_approvals: int = 0
+    enable_approvals_whitelist: bool = False
+    approvals_whitelist_user_ids: list[int] = field(default_factory=list)
+    approvals_whitelist_team_ids: list[int] = field(default_factory=list)
+    block_on_rejected_reviews: bool = False
+    block_on_official_review_requests: bool = False
+    block_on_outdated_branch: bool = False
+    dismiss_stale_approvals: bool = False
+    ignore_stale_approvals: bool = False
+    require_signed_commits: bool = False
+    protected_file_patterns: str = ""
+    unprotected_file_patterns: str = ""
+    apply_to_admins: bool = False
+
+    @property
+    def is_plain(self) -> bool:
+        return not any(c in _GLOB_SPECIALS for c in self.rule_name)
+
+    def matches(self, branch: str) -> bool:
+        """Gitea's ProtectedBranch.Match: a plain name case-insensitively, else the glob with ``/``."""
+        if self.is_plain:
+            return self.rule_name.lower() == branch.lower()
+        try:
+            return glob_regex(self.rule_name, "/").match(branch) is not None
+        except re.error:
+            return self.rule_name == branch
+
+
+# Events a hook may subscribe to.
 HOOK_EVENTS = (
     "create",
     "delete",
@@ -305,6 +514,28 @@ HOOK_EVENTS = (
     "workflow_job",
     "workflow_run",
 )
+# Subscribing to "pull_request" (or "issues") subscribes to the whole family, and "pull_request_review"
+# to the three review events: Gitea's API sets the flags with pullHook()/issuesHook() and reports every
+# event the hook now receives (routers/api/v1/utils/hook.go).
+HOOK_EVENT_FAMILIES = {
+    "pull_request": tuple(e for e in HOOK_EVENTS if e.startswith("pull_request")),
+    "pull_request_review": (
+        "pull_request_review_approved",
+        "pull_request_review_rejected",
+        "pull_request_review_comment",
+    ),
+    "issues": ("issues", "issue_assign", "issue_label", "issue_milestone", "issue_comment"),
+}
+
+
+def expand_hook_events(events: Iterable[str]) -> list[str]:
+    """The events a hook created with ``events`` receives, in Gitea's order."""
+    wanted: set[str] = set()
+    for event in events:
+        wanted.update(HOOK_EVENT_FAMILIES.get(event, (event,)))
+    return [e for e in HOOK_EVENTS if e in wanted]
+
+
 HOOK_TYPES = (
     "forgejo",
     "gitea",
@@ -357,6 +588,10 @@ class ForgeState:
         self._token_ids = itertools.count(1)
         self._team_ids = itertools.count(1)
         self._hook_ids = itertools.count(1)
+        self._pull_ids = itertools.count(1)
+        self._review_ids = itertools.count(1)
+        self._protection_ids = itertools.count(1)
+        self._issue_index: dict[int, int] = {}  # repo id -> last issue/PR number
         self.users: dict[str, User] = {}
         self.users_by_id: dict[int, User] = {}
         self.tokens: dict[str, AccessToken] = {}
@@ -365,6 +600,9 @@ class ForgeState:
         self.repos: dict[tuple[str, str], Repository] = {}
         self.repos_by_id: dict[int, Repository] = {}
         self.hooks: dict[int, Webhook] = {}
+        self.pulls: dict[tuple[int, int], PullRequest] = {}  # (repo id, index)
+        self.reviews: dict[int, Review] = {}
+        self.protections: dict[int, BranchProtection] = {}
 
     # -- users and tokens -------------------------------------------------------------------------
     def create_user(
@@ -505,7 +743,12 @@ class ForgeState:
                 created=now,
             )
             org.teams["owners"] = Team(
-                id=next(self._team_ids), org_id=org.id, name="Owners", permission="owner", members={owner.id}
+                id=next(self._team_ids),
+                org_id=org.id,
+                name="Owners",
+                permission="owner",
+                members={owner.id},
+                can_create_org_repo=True,
             )
             self.orgs[key] = org
             self.orgs_by_id[org.id] = org
@@ -518,6 +761,10 @@ class ForgeState:
         permission: str,
         members: Iterable[int] = (),
         includes_all_repositories: bool = True,
+        *,
+        description: str = "",
+        can_create_org_repo: bool = False,
+        units_map: dict[str, str] | None = None,
     ) -> Team:
         with self.lock:
             if name.lower() in org.teams:
@@ -529,9 +776,50 @@ class ForgeState:
                 permission=permission,
                 members=set(members),
                 includes_all_repositories=includes_all_repositories,
+                description=description,
+                can_create_org_repo=can_create_org_repo,
+                units_map=units_map,
             )
             org.teams[name.lower()] = team
             return team
+
+    def get_team(self, team_id: int) -> tuple[Organization, Team] | None:
+        with self.lock:
+            for org in self.orgs.values():
+                for team in org.teams.values():
+                    if team.id == team_id:
+                        return org, team
+        return None
+
+    def rename_team(self, org: Organization, team: Team, name: str) -> None:
+        with self.lock:
+            if name.lower() != team.name.lower() and name.lower() in org.teams:
+                raise Unprocessable(f"team already exists [org_id: {org.id}, name: {name}]")
+            del org.teams[team.name.lower()]
+            team.name = name
+            org.teams[name.lower()] = team
+
+    def delete_team(self, org: Organization, team: Team) -> None:
+        """Gitea's DeleteTeam also takes the team out of every branch protection whitelist."""
+        with self.lock:
+            org.teams.pop(team.name.lower(), None)
+            for rule in self.protections.values():
+                for ids in (
+                    rule.push_whitelist_team_ids,
+                    rule.merge_whitelist_team_ids,
+                    rule.approvals_whitelist_team_ids,
+                ):
+                    if team.id in ids:
+                        ids.remove(team.id)
+
+    def user_in_teams(self, user_id: int, team_ids: Iterable[int]) -> bool:
+        with self.lock:
+            wanted = set(team_ids)
+            return any(
+                team.id in wanted and user_id in team.members
+                for org in self.orgs.values()
+                for team in org.teams.values()
+            )
 
     def get_org(self, name: str) -> Organization | None:
         with self.lock:
@@ -611,6 +899,11 @@ class ForgeState:
             self.repos_by_id.pop(repo.id, None)
             for hook_id in [h.id for h in self.hooks.values() if h.repo_id == repo.id]:
                 del self.hooks[hook_id]
+            pull_ids = {p.id for p in self.pulls.values() if p.repo_id == repo.id}
+            self.pulls = {k: p for k, p in self.pulls.items() if p.repo_id != repo.id}
+            self.reviews = {k: r for k, r in self.reviews.items() if r.pull_id not in pull_ids}
+            self.protections = {k: b for k, b in self.protections.items() if b.repo_id != repo.id}
+            self._issue_index.pop(repo.id, None)
 
     def owner_of(self, repo: Repository) -> Organization | User:
         with self.lock:
@@ -653,13 +946,102 @@ class ForgeState:
         with self.lock:
             if doer.is_admin or org.is_owner(doer.id):
                 return True
-            return any(doer.id in t.members and t.access_mode >= AccessMode.ADMIN for t in org.teams.values())
+            return any(
+                doer.id in t.members and (t.access_mode >= AccessMode.ADMIN or t.can_create_org_repo)
+                for t in org.teams.values()
+            )
 
     def require_org_owner(self, doer: User | None, org: Organization) -> None:
         if doer is None:
             raise Unauthorized("token is required")
         if not (doer.is_admin or org.is_owner(doer.id)):
             raise Forbidden("Must be an organization owner")
+
+    # -- pull requests and reviews ----------------------------------------------------------------
+    def add_pull(self, repo: Repository, **fields: Any) -> PullRequest:
+        with self.lock:
+            index = self._issue_index.get(repo.id, 0) + 1
+            self._issue_index[repo.id] = index
+            pull = PullRequest(id=next(self._pull_ids), index=index, repo_id=repo.id, **fields)
+            self.pulls[(repo.id, index)] = pull
+            return pull
+
+    def get_pull(self, repo: Repository, index: int) -> PullRequest | None:
+        with self.lock:
+            return self.pulls.get((repo.id, index))
+
+    def pulls_of(self, repo: Repository) -> list[PullRequest]:
+        with self.lock:
+            return sorted((p for p in self.pulls.values() if p.repo_id == repo.id), key=lambda p: p.index)
+
+    def add_review(self, pull: PullRequest, **fields: Any) -> Review:
+        with self.lock:
+            review = Review(id=next(self._review_ids), pull_id=pull.id, **fields)
+            self.reviews[review.id] = review
+            return review
+
+    def reviews_of(self, pull: PullRequest) -> list[Review]:
+        with self.lock:
+            return sorted((r for r in self.reviews.values() if r.pull_id == pull.id), key=lambda r: r.id)
+
+    def delete_review(self, review: Review) -> None:
+        with self.lock:
+            self.reviews.pop(review.id, None)
+
+    # -- branch protection ------------------------------------------------------------------------
+    def add_protection(self, repo: Repository, rule_name: str, *, now: datetime) -> BranchProtection:
+        with self.lock:
+            rule = BranchProtection(
+                id=next(self._protection_ids), repo_id=repo.id, rule_name=rule_name, created=now, updated=now
+            )
+            self.protections[rule.id] = rule
+            return rule
+
+    def protections_of(self, repo: Repository) -> list[BranchProtection]:
+        """Gitea's ProtectedBranchRules order: plain names first, then by rule name."""
+        with self.lock:
+            rules = [b for b in self.protections.values() if b.repo_id == repo.id]
+        return sorted(rules, key=lambda b: (not b.is_plain, b.rule_name))
+
+    def protection_named(self, repo: Repository, rule_name: str) -> BranchProtection | None:
+        return next((b for b in self.protections_of(repo) if b.rule_name == rule_name), None)
+
+    def protection_for(self, repo: Repository, branch: str) -> BranchProtection | None:
+        """Gitea's GetFirstMatchProtectedBranchRule: the rule that governs ``branch``, if any."""
+        return next((b for b in self.protections_of(repo) if b.matches(branch)), None)
+
+    def delete_protection(self, rule: BranchProtection) -> None:
+        with self.lock:
+            self.protections.pop(rule.id, None)
+
+    def can_push_protected(self, rule: BranchProtection, user: User | None, repo: Repository) -> bool:
+        """Gitea's ProtectedBranch.CanUserPush: ``enable_push`` off stops everyone (admins too)."""
+        if user is None or not rule.enable_push:
+            return False
+        if not rule.enable_push_whitelist:
+            return self.access_mode(user, repo) >= AccessMode.WRITE
+        if user.id in rule.push_whitelist_user_ids:
+            return True
+        return self.user_in_teams(user.id, rule.push_whitelist_team_ids)
+
+    def can_merge_protected(self, rule: BranchProtection, user: User, repo: Repository) -> bool:
+        """Gitea's IsUserMergeWhitelisted: the merge whitelist, or write access without one."""
+        if not rule.enable_merge_whitelist:
+            return self.access_mode(user, repo) >= AccessMode.WRITE
+        if user.id in rule.merge_whitelist_user_ids:
+            return True
+        return self.user_in_teams(user.id, rule.merge_whitelist_team_ids)
+
+    def is_official_reviewer(self, rule: BranchProtection | None, user: User, repo: Repository) -> bool:
+        """Gitea's IsOfficialReviewer: no rule, no official reviews; else the approvals whitelist,
+        or write access when the whitelist is off."""
+        if rule is None:
+            return False
+        if not rule.enable_approvals_whitelist:
+            return self.access_mode(user, repo) >= AccessMode.WRITE
+        if user.id in rule.approvals_whitelist_user_ids:
+            return True
+        return self.user_in_teams(user.id, rule.approvals_whitelist_team_ids)
 
     # -- webhooks ---------------------------------------------------------------------------------
     def add_hook(

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 
 from catalyst_sim.backends.embedded.forge.api import AccessLog, ForgeAPI
 from catalyst_sim.backends.embedded.forge.eventlog import ForgeLog
-from catalyst_sim.backends.embedded.forge.models import AccessToken, ForgeState, Organization, User
+from catalyst_sim.backends.embedded.forge.models import AccessToken, ForgeState, Organization, PullRequest, User
 from catalyst_sim.backends.embedded.forge.service import ForgeService, Settings
 from catalyst_sim.backends.embedded.forge.smart_http import SmartHTTP
 from catalyst_sim.backends.embedded.forge.webhooks import Delivery, WebhookDispatcher
@@ -195,6 +195,21 @@ class EmbeddedForge:
         team = found.teams.get(team_name) or self.state.add_team(found, team_name, permission)
         team.members.add(user.id)
 
+    def add_team(
+        self, org: str, name: str, permission: str = "write", members: tuple[str, ...] | list[str] = ()
+    ) -> int:
+        """Create a team covering every repo of ``org`` (read/write/admin) with ``members``; its id."""
+        found: Organization | None = self.state.get_org(org)
+        if found is None:
+            raise KeyError(f"no org {org!r}")
+        ids = []
+        for login in members:
+            user = self.state.get_user(login)
+            if user is None:
+                raise KeyError(f"no user {login!r}")
+            ids.append(user.id)
+        return self.state.add_team(found, name, permission, ids).id
+
     # -- inspection -------------------------------------------------------------------------------
     def deliveries(
         self, *, event: str | None = None, hook_id: int | None = None, repo: str | None = None
@@ -211,7 +226,8 @@ class EmbeddedForge:
         return self.dispatcher.wait_for(predicate, timeout)
 
     def evidence(self) -> dict[str, Any]:
-        """A JSON-able snapshot: orgs, repos (with branch heads), hooks, deliveries, the forge log."""
+        """A JSON-able snapshot: orgs, repos (with branch heads), hooks, pull requests with their
+        reviews, branch protections, deliveries, the forge log."""
         with self.state.lock:
             repos = list(self.state.repos.values())
             orgs = [o.name for o in self.state.orgs.values()]
@@ -226,6 +242,9 @@ class EmbeddedForge:
                 }
                 for h in self.state.hooks.values()
             ]
+        with self.state.lock:
+            pulls = [self._pull_evidence(p) for p in self.state.pulls.values()]
+            protections = [self.service.shapes.branch_protection(b) for b in self.state.protections.values()]
         repo_info = []
         for repo in repos:
             try:
@@ -247,8 +266,37 @@ class EmbeddedForge:
             "orgs": orgs,
             "repos": repo_info,
             "hooks": hooks,
+            "pulls": pulls,
+            "branch_protections": protections,
             "deliveries": [d.summary() for d in self.deliveries()],
             "log": self.log.dump(),
+        }
+
+    def _pull_evidence(self, pull: PullRequest) -> dict[str, Any]:
+        users = self.state.users_by_id
+        repo = self.state.repos_by_id.get(pull.repo_id)
+        return {
+            "repo": repo.full_name if repo else None,
+            "number": pull.index,
+            "title": pull.title,
+            "head": pull.head_branch,
+            "base": pull.base_branch,
+            "head_sha": pull.head_sha,
+            "state": pull.state,
+            "merged": pull.merged,
+            "merge_commit_sha": pull.merge_commit_sha,
+            "reviews": [
+                {
+                    "id": r.id,
+                    "reviewer": users[r.reviewer_id].login if r.reviewer_id in users else None,
+                    "state": str(r.state),
+                    "official": r.official,
+                    "stale": r.stale,
+                    "dismissed": r.dismissed,
+                    "commit_id": r.commit_id,
+                }
+                for r in self.state.reviews_of(pull)
+            ],
         }
 
     def write_evidence(self, directory: Path) -> Path:

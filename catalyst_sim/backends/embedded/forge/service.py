@@ -1,10 +1,12 @@
 """What the embedded Gitea does, independent of HTTP: the moto-style "backend" of the forge.
 
 The handlers in ``api.py`` and ``smart_http.py`` authenticate, parse and render; everything else —
-permission checks with Gitea's status codes, the repository lifecycle on disk, Gitea's rules for
-contents changes (422 for an existing file or a stale ``sha``, 404 for a missing one), branch
-creation and deletion, and turning ref updates into ``push``/``create``/``delete`` webhooks — is
-here, so the same rules apply whether a ref moved through the API or through ``git push``.
+permission checks with Gitea's status codes, teams, the repository lifecycle on disk, Gitea's rules
+for contents changes (422 for an existing file or a stale ``sha``, 404 for a missing one, 403 on a
+protected branch), branch creation and deletion, and turning ref updates into
+``push``/``create``/``delete`` webhooks and synchronized pull requests — is here or in ``pulls.py``
+(:class:`~catalyst_sim.backends.embedded.forge.pulls.PullService`, reached as ``service.pulls``), so
+the same rules apply whether a ref moved through the API, a merge or ``git push``.
 
 Ref-changing work holds the repository's lock; the webhook payloads are built only when some hook
 wants the event and are handed to the dispatcher, which delivers them off the request path.
@@ -27,6 +29,7 @@ from catalyst_sim.backends.embedded.forge.bare import (
     BranchHead,
     CommitInfo,
     GitError,
+    RefUpdate,
     RefUpdateConflict,
     Signature,
     TreeEntry,
@@ -38,22 +41,29 @@ from catalyst_sim.backends.embedded.forge.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    Internal,
     NotFound,
     Unauthorized,
     Unprocessable,
 )
 from catalyst_sim.backends.embedded.forge.eventlog import ForgeLog
 from catalyst_sim.backends.embedded.forge.models import (
-    HOOK_EVENTS,
     HOOK_TYPES,
+    TEAM_UNITS,
     AccessMode,
     AccessToken,
     ForgeState,
     Organization,
     Repository,
+    Team,
     User,
     Webhook,
+    expand_hook_events,
+    glob_regex,
+    min_unit_mode,
+    mode_of,
 )
+from catalyst_sim.backends.embedded.forge.pulls import PullService
 from catalyst_sim.backends.embedded.forge.webhooks import WebhookDispatcher
 from catalyst_sim.clock import Clock
 
@@ -117,13 +127,6 @@ class ContentsResult:
     items: list[tuple[TreeEntry, CommitInfo | None, bytes | None]] = field(default_factory=list)
 
 
-@dataclass
-class RefUpdate:
-    ref: str
-    old: str
-    new: str
-
-
 _REF_FORMAT_CACHE: dict[str, bool] = {}
 
 
@@ -156,38 +159,8 @@ def clean_tree_path(path: str) -> str:
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Gitea's branch_filter is a gobwas glob: ``*``, ``?``, ``[...]`` and ``{a,b}`` alternatives."""
-    out, depth, i = [], 0, 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : end]
-                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-                i = end
-        elif c == "{":
-            depth += 1
-            out.append("(?:")
-        elif c == "}" and depth:
-            depth -= 1
-            out.append(")")
-        elif c == "," and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("^" + "".join(out) + "$")
+    """Gitea's branch_filter is a gobwas glob without separators: ``*`` also crosses ``/``."""
+    return glob_regex(pattern)
 
 
 def branch_filter_matches(branch_filter: str, branch: str) -> bool:
@@ -220,6 +193,7 @@ class ForgeService:
         self.dispatcher = dispatcher
         self.settings = settings or Settings()
         self.shapes = Shapes(state)
+        self.pulls = PullService(self)
 
     @property
     def app_url(self) -> str:
@@ -312,6 +286,163 @@ class ForgeService:
         self.state.require_org_owner(doer, org)
         self.state.delete_org(org)
         self.log.record("repo", "org deleted", org=org.name)
+
+    # -- teams ------------------------------------------------------------------------------------
+    @staticmethod
+    def _units_of(body: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+        raw_map = body.get("units_map")
+        units_map = (
+            {str(u): str(m) for u, m in raw_map.items() if str(u) in TEAM_UNITS} if isinstance(raw_map, dict) else {}
+        )
+        return units_map, [str(u) for u in body.get("units") or [] if str(u) in TEAM_UNITS]
+
+    def _team_units(self, body: dict[str, Any], permission: str) -> tuple[str, dict[str, str] | None]:
+        """Gitea's CreateTeam unit rules: below admin a team needs ``units_map`` (its coarse permission
+        becomes the weakest unit's) or ``units`` (each at the permission) — without either Gitea answers
+        500 "units permission should not be empty"; an admin team gets every unit."""
+        units_map, units = self._units_of(body)
+        if mode_of(permission) < AccessMode.ADMIN and units_map:
+            permission = min_unit_mode(units_map)
+        if mode_of(permission) >= AccessMode.ADMIN:
+            return permission, None
+        if units_map:
+            return permission, units_map
+        if units:
+            return permission, {u: permission for u in units}
+        raise Internal("units permission should not be empty")
+
+    @staticmethod
+    def _team_name(body: dict[str, Any]) -> str:
+        name = str(body.get("name") or "")
+        if not name:
+            raise Unprocessable("[Name]: Required")
+        if len(name) > 255 or not re.fullmatch(r"[-.\w]+", name):
+            raise Unprocessable(
+                "[Name]: Name should contain only alphanumeric, dash ('-'), underscore ('_') and dot ('.') characters."
+            )
+        return name
+
+    @staticmethod
+    def _team_permission(body: dict[str, Any]) -> str:
+        permission = str(body.get("permission") or "")
+        if permission and permission not in ("read", "write", "admin"):
+            raise Unprocessable("[Permission]: In, must be one of read, write, admin")
+        return permission or "none"
+
+    def list_teams(self, doer: User, org_name: str) -> tuple[Organization, list[Team]]:
+        """Gitea's ListTeams: org members (and site admins) only."""
+        org = self.visible_org(doer, org_name)
+        if not doer.is_admin and doer.id not in org.members():
+            raise Forbidden("Must be an organization member")
+        with self.state.lock:
+            return org, sorted(org.teams.values(), key=lambda t: t.name.lower())
+
+    def create_team(self, doer: User, org_name: str, body: dict[str, Any]) -> tuple[Organization, Team]:
+        org = self.visible_org(doer, org_name)
+        self.state.require_org_owner(doer, org)
+        name = self._team_name(body)
+        permission, units_map = self._team_units(body, self._team_permission(body))
+        team = self.state.add_team(
+            org,
+            name,
+            permission,
+            includes_all_repositories=bool(body.get("includes_all_repositories")),
+            description=str(body.get("description") or ""),
+            can_create_org_repo=bool(body.get("can_create_org_repo")),
+            units_map=units_map,
+        )
+        self.log.record("repo", "team created", org=org.name, team=team.name, permission=permission, by=doer.login)
+        return org, team
+
+    def team_for(self, doer: User, team_id: int, *, owner: bool = False) -> tuple[Organization, Team]:
+        """Gitea's orgAssignment + reqTeamMembership (+ reqOrgOwnership for writes): site admins and org
+        owners see every team, members their own (403 for another team), outsiders nothing (404)."""
+        found = self.state.get_team(team_id)
+        if found is None:
+            raise NotFound()
+        org, team = found
+        if doer.is_admin or org.is_owner(doer.id):
+            return org, team
+        if doer.id not in team.members:
+            if doer.id in org.members():
+                raise Forbidden("Must be a team member")
+            raise NotFound()
+        if owner:
+            raise Forbidden("Must be an organization owner")
+        return org, team
+
+    def edit_team(self, doer: User, team_id: int, body: dict[str, Any]) -> tuple[Organization, Team]:
+        """Gitea's EditTeam: the Owners team keeps its name and permission."""
+        org, team = self.team_for(doer, team_id, owner=True)
+        with self.state.lock:
+            if body.get("name") and not team.is_owner_team:
+                try:
+                    self.state.rename_team(org, team, self._team_name(body))
+                except Unprocessable as exc:  # UpdateTeam's ErrTeamAlreadyExist surfaces as a 500
+                    raise Internal(exc.message) from exc
+            if body.get("description") is not None:
+                team.description = str(body["description"])
+            if body.get("can_create_org_repo") is not None:
+                team.can_create_org_repo = team.is_owner_team or bool(body["can_create_org_repo"])
+            if not team.is_owner_team:
+                units_map, units = self._units_of(body)
+                if body.get("permission"):
+                    permission = self._team_permission(body)
+                    if mode_of(permission) < AccessMode.ADMIN and units_map:
+                        permission = min_unit_mode(units_map)
+                    team.permission = permission
+                    if body.get("includes_all_repositories") is not None:
+                        team.includes_all_repositories = bool(body["includes_all_repositories"])
+                if mode_of(team.permission) >= AccessMode.ADMIN:
+                    team.units_map = None
+                elif units_map:
+                    team.units_map = units_map
+                elif units:
+                    team.units_map = {u: team.permission for u in units}
+        self.log.record("repo", "team edited", org=org.name, team=team.name, by=doer.login)
+        return org, team
+
+    def delete_team(self, doer: User, team_id: int) -> None:
+        org, team = self.team_for(doer, team_id, owner=True)
+        if team.is_owner_team:
+            raise Unprocessable("the Owners team cannot be deleted")
+        self.state.delete_team(org, team)
+        self.log.record("repo", "team deleted", org=org.name, team=team.name, by=doer.login)
+
+    def team_members(self, doer: User, team_id: int) -> list[User]:
+        _, team = self.team_for(doer, team_id)
+        with self.state.lock:
+            members = [self.state.users_by_id[i] for i in team.members if i in self.state.users_by_id]
+        return sorted(members, key=lambda u: u.login.lower())
+
+    def _member_target(self, username: str) -> User:
+        user = self.state.get_user(username)
+        if user is None:
+            raise NotFound(errors=[f"user redirect does not exist [name: {username.lower()}]"])
+        return user
+
+    def team_member(self, doer: User, team_id: int, username: str) -> User:
+        _, team = self.team_for(doer, team_id)
+        user = self._member_target(username)
+        if user.id not in team.members:
+            raise NotFound()
+        return user
+
+    def add_team_member(self, doer: User, team_id: int, username: str) -> None:
+        org, team = self.team_for(doer, team_id, owner=True)
+        user = self._member_target(username)
+        with self.state.lock:
+            team.members.add(user.id)
+        self.log.record("repo", "team member added", org=org.name, team=team.name, user=user.login, by=doer.login)
+
+    def remove_team_member(self, doer: User, team_id: int, username: str) -> None:
+        org, team = self.team_for(doer, team_id, owner=True)
+        user = self._member_target(username)
+        with self.state.lock:
+            if team.is_owner_team and team.members == {user.id}:
+                raise Internal(f"user is the last member of owner team [uid: {user.id}]")
+            team.members.discard(user.id)
+        self.log.record("repo", "team member removed", org=org.name, team=team.name, user=user.login, by=doer.login)
 
     # -- repositories -----------------------------------------------------------------------------
     def repo_for(
@@ -470,6 +601,7 @@ class ForgeService:
             sha = bare.branch_sha(branch)
             if sha is None:
                 raise NotFound(errors=[f"branch does not exist [name: {branch}]"])
+            self.pulls.check_branch_delete(repo, branch)
             try:
                 bare.delete_ref(f"refs/heads/{branch}", sha)
             except RefUpdateConflict as exc:
@@ -581,6 +713,8 @@ class ForgeService:
                     raise NotFound(f"branch does not exist [name: {branch}]", plain=True)
                 if request.new_branch and f"refs/heads/{request.new_branch}" in heads:
                     raise Unprocessable(f"branch already exists [name: {request.new_branch}]")
+            if target == branch:  # Gitea checks protection only when committing to an existing branch
+                self.pulls.check_api_write(repo, doer, branch)
             writes, deletes = self._plan_changes(bare, parent, request.files)
             now = self.now()
             author, committer = self._identities(doer, request, now)
@@ -776,7 +910,7 @@ class ForgeService:
             events = [str(e) for e in body.get("events") or []]
             if not events and not partial:
                 events = ["push"]
-            fields["events"] = [e for e in HOOK_EVENTS if e in events]
+            fields["events"] = expand_hook_events(events)
         if "active" in body or not partial:
             fields["active"] = bool(body.get("active", False))
         if "branch_filter" in body or not partial:
@@ -886,15 +1020,20 @@ class ForgeService:
         return updates
 
     def fire_ref_updates(self, repo: Repository, pusher: User, updates: Sequence[RefUpdate]) -> None:
-        """Turn ref updates into create/push/delete webhooks for the repo's and its org's hooks."""
+        """Turn ref updates into create/push/delete webhooks for the repo's and its org's hooks, then
+        synchronize the open pull requests whose head branch moved (Gitea queues that after the push
+        hook; here it is done before the pusher gets an answer, so it is never a race)."""
         hooks = self.state.hooks_for_event(repo)
-        if not any(h.active for h in hooks):
-            return
+        if any(h.active for h in hooks):
+            try:
+                for update in updates:
+                    self._fire_one(repo, pusher, update, hooks)
+            except (GitError, OSError) as exc:  # the repo may be gone already; never fail the push
+                self.log.record("error", "building webhook payload failed", repo=repo.full_name, error=str(exc))
         try:
-            for update in updates:
-                self._fire_one(repo, pusher, update, hooks)
-        except (GitError, OSError) as exc:  # the repo may be gone already; never fail the push
-            self.log.record("error", "building webhook payload failed", repo=repo.full_name, error=str(exc))
+            self.pulls.after_ref_updates(repo, pusher, updates)
+        except (GitError, OSError) as exc:
+            self.log.record("error", "synchronizing pull requests failed", repo=repo.full_name, error=str(exc))
 
     def _fire_one(self, repo: Repository, pusher: User, update: RefUpdate, hooks: list[Webhook]) -> None:
         short, ref_type = _short_ref(update.ref)

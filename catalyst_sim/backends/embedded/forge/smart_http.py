@@ -14,13 +14,22 @@ pushes; streaming would only matter for very large packs.
 
 After a ``git-receive-pack`` the refs are snapshotted again (under the repository lock, taken
 before the first snapshot) and the difference becomes Gitea's push/create/delete webhooks.
+
+Branch protection is enforced where Gitea enforces it, in the pre-receive hook: before running the
+CGI we read the ref commands at the head of the receive-pack request (pkt-lines up to the flush),
+ask the forge which protected branches this pusher may update, and pass the verdicts to the bare
+repo's ``pre-receive`` hook in ``CATALYST_FORGE_RULES``. The hook refuses the whole push with
+Gitea's message, which the git client prints as ``remote: Gitea: Not allowed to push to protected
+branch main`` next to ``[remote rejected] (pre-receive hook declined)``; no ref moves.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import subprocess
+import zlib
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -49,6 +58,33 @@ class CGIResult:
     headers: list[tuple[str, str]]
     body: bytes
     stderr: str
+
+
+def receive_pack_commands(body: bytes, content_encoding: str = "") -> list[tuple[str, str, str]]:
+    """(old, new, ref) for each command of a receive-pack request: the pkt-lines before the first
+    flush, skipping ``shallow`` lines; capabilities follow a NUL on the first command."""
+    if content_encoding.lower() in ("gzip", "x-gzip"):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return []
+    commands: list[tuple[str, str, str]] = []
+    offset = 0
+    while offset + 4 <= len(body):
+        try:
+            length = int(body[offset : offset + 4], 16)
+        except ValueError:
+            break
+        if length == 0:  # flush: the pack (or push options) follows
+            break
+        if length < 4:
+            break
+        line = body[offset + 4 : offset + length].split(b"\0", 1)[0].rstrip(b"\n")
+        offset += length
+        parts = line.decode(errors="replace").split(" ")
+        if len(parts) == 3 and len(parts[0]) == len(parts[1]) == 40:
+            commands.append((parts[0], parts[1], parts[2]))
+    return commands
 
 
 def _unauthorized() -> Response:
@@ -123,6 +159,17 @@ class SmartHTTP:
             self.service.log.record(
                 "git", "receive-pack request", repo=repo.full_name, bytes=len(body), chunked=chunked
             )
+            commands = receive_pack_commands(body, request.headers.get("content-encoding", ""))
+            verdicts = self.service.pulls.push_rules(repo, user, [ref for _, _, ref in commands])
+            if verdicts:
+                env["CATALYST_FORGE_RULES"] = "\n".join(f"{ref} {verdict}" for ref, verdict in verdicts)
+                self.service.log.record(
+                    "git",
+                    "protected branches in push",
+                    repo=repo.full_name,
+                    pusher=user.login,
+                    verdicts=dict(verdicts),
+                )
             result = await anyio.to_thread.run_sync(self._receive_pack, repo, user, env, body)
         else:
             result = await anyio.to_thread.run_sync(self._run_backend, env, body)

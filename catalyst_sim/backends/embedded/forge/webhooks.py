@@ -76,6 +76,9 @@ class Delivery:
             "dropped": self.dropped,
             "ref": self.payload.get("ref"),
             "after": self.payload.get("after"),
+            "event_type": self.event_type,
+            "action": self.payload.get("action"),
+            "number": self.payload.get("number"),
         }
 
 
