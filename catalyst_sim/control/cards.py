@@ -9,10 +9,10 @@ Paused > Failed > Pending approval > Installing > Updating > Degraded > Running.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class CardState(str, Enum):
+class CardState(StrEnum):
     RUNNING = "Running"
     INSTALLING = "Installing"
     UPDATING = "Updating"

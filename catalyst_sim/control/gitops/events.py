@@ -5,9 +5,11 @@ therefore carries the Environment, Organization and vcluster as CloudEvents exte
 and the Kustomization (or GitRepository) name as ``subject``. Event ids are a per-engine sequence,
 so the same scenario replayed with the same seed produces the same ids (DESIGN.md §6).
 
-Types: ``io.fluxcd.kustomize.{reconciled,progressing,pending,failed,stalled,deleted}`` and
-``io.fluxcd.source.{artifact,failed}``. A listener that raises never breaks a reconcile: the error
-is logged and the event dropped.
+Types: ``io.fluxcd.kustomize.{reconciled,progressing,pending,failed,stalled,deleted}`` — one for every
+outcome of a Kustomization reconcile, repeated outcomes included (a periodic drift-correcting pass
+that finds everything Ready reports ``reconciled`` again) — and ``io.fluxcd.source.{artifact,failed}``,
+which, like source-controller's events, only fire on a new artifact or a changed failure. A listener
+that raises never breaks a reconcile: the error is logged and the event dropped.
 """
 
 from __future__ import annotations

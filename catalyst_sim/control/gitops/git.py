@@ -82,6 +82,11 @@ class GitMirror:
                            auth=auth)
         return result.stdout
 
+    def exists(self) -> bool:
+        """Whether the mirror has fetched at least once (so ``ls-remote`` can save a fetch)."""
+        heads = self.path / "refs" / "heads"
+        return (self.path / "packed-refs").is_file() or (heads.is_dir() and any(heads.iterdir()))
+
     def ensure(self) -> None:
         if not (self.path / "HEAD").exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,15 @@ IN_PROGRESS = "InProgress"
 FAILED = "Failed"
 NOT_FOUND = "NotFound"
 _WORKLOADS = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("batch", "Job")}
+# Kinds without a status contract: kstatus calls them Current as soon as they exist, and they were
+# just applied, so reading them back would only cost a request per object per poll.
+_STATIC = {
+    ("", "Namespace"), ("", "Service"), ("", "ConfigMap"), ("", "Secret"), ("", "ServiceAccount"),
+    ("", "Endpoints"), ("", "LimitRange"), ("", "ResourceQuota"), ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "RoleBinding"), ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("networking.k8s.io", "NetworkPolicy"),
+    ("policy", "PodDisruptionBudget"),
+}
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,8 @@ def check(kube: Kube, entries: list[Entry]) -> list[ObjectHealth]:
     """The health of every inventory object (blocking: reads each through the API)."""
     results: list[ObjectHealth] = []
     for entry in entries:
+        if (entry.group, entry.kind) in _STATIC:
+            continue
         try:
             obj = kube.get(entry.api_version, entry.kind, entry.name, entry.namespace or None)
         except KubeError as exc:

@@ -209,8 +209,8 @@ class KustomizationReconciler:
             found = (by_name.get(dep) if namespace == FLUX_NAMESPACE
                      else await rt.offload(rt.kube.get, KUSTOMIZE_API, "Kustomization", dep, namespace))
             if found is None:
-                return False, (f"unable to get '{namespace}/{dep}' dependency: Kustomization.kustomize.toolkit.fluxcd.io"
-                               f" \"{dep}\" not found")
+                return False, (f"unable to get '{namespace}/{dep}' dependency: "
+                               f"Kustomization.kustomize.toolkit.fluxcd.io \"{dep}\" not found")
             if not is_ready(found):
                 return False, f"dependency '{namespace}/{dep}' is not ready"
         return None

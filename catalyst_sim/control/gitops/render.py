@@ -165,12 +165,13 @@ def render_blueprint(registry: BlueprintRegistry, name: str, version: str, conte
         blueprint = registry.get(name, version, organization=organization)
     except CatalystError as exc:
         raise BuildError(f"Blueprint {name}@{version}: {exc}") from None
-    if not blueprint.spec.manifests.resources:
-        raise BuildError(f"Blueprint {name}@{version} has no spec.manifests.resources to render "
-                         f"({blueprint.spec.manifests.source.kind if blueprint.spec.manifests.source else 'no'} "
-                         f"source; Helm-kind Blueprints need helm-controller)")
+    manifests = blueprint.spec.manifests
+    if manifests is None or not manifests.resources:
+        source = manifests.source.kind if manifests is not None and manifests.source else "no"
+        raise BuildError(f"Blueprint {name}@{version} has no spec.manifests.resources to render ({source} source; "
+                         f"composite Blueprints are not Applications, Helm-kind ones need helm-controller)")
     rendered: list[dict[str, Any]] = []
-    for index, template in enumerate(blueprint.spec.manifests.resources):
+    for index, template in enumerate(manifests.resources):
         where = f"Blueprint {name}@{version} spec.manifests.resources[{index}]"
         try:
             obj = render_template(template, context, roots=("application", "values"))
@@ -257,7 +258,8 @@ def build(
     root = repo_kustomization(files)
     name, version = blueprint_pin(root)
     values = merged_values(files, env_type)
-    application = values.get("application") if isinstance(values.get("application"), dict) else {}
+    found = values.get("application")
+    application: dict[str, Any] = found if isinstance(found, dict) else {}
     context = {
         "application": {**application, "name": app, **({"organization": organization} if organization else {})},
         "values": values,

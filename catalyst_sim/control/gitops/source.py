@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from catalyst_sim.control.gitops import conditions as c
-from catalyst_sim.control.gitops.artifacts import revision_of, sha_of
+from catalyst_sim.control.gitops.artifacts import revision_of
 from catalyst_sim.control.gitops.crds import FLUX_NAMESPACE, SOURCE_API
 from catalyst_sim.control.gitops.git import Credentials, GitError, GitMirror
 from catalyst_sim.control.gitops.kube import KubeError
@@ -56,9 +56,11 @@ class SourceReconciler:
             await self._failed(repo, status, generation, c.GIT_OPERATION_FAILED, str(exc))
             return SourceResult(status.get("artifact"), False, False)
         rt.schedule(SOURCE, name, interval)
+        current = status.get("artifact") if isinstance(status.get("artifact"), dict) else None
+        if spec.get("suspend"):
+            return SourceResult(current, False, c.status_of(repo) == "True")
         url = str(spec.get("url") or "")
         branch = str((spec.get("ref") or {}).get("branch") or "master")
-        current = status.get("artifact") if isinstance(status.get("artifact"), dict) else None
         try:
             credentials = await rt.offload(self._credentials, spec.get("secretRef"))
         except KubeError as exc:
@@ -117,15 +119,19 @@ class SourceReconciler:
 
     def _fetch(self, name: str, url: str, branch: str, credentials: Credentials | None,
                current: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+        """(status.artifact, whether it is new). A mirror that has never fetched skips ``ls-remote``:
+        it has to fetch anyway, and the fetch itself says where the branch is."""
         mirror = self.mirror(name)
-        head = mirror.head(url, branch, credentials)
-        if (current and current.get("revision") == revision_of(branch, head)
-                and self.rt.storage.exists(str(current.get("path", "")))):
+        if mirror.exists():
+            head = mirror.head(url, branch, credentials)
+            if (current and current.get("revision") == revision_of(branch, head)
+                    and self.rt.storage.exists(str(current.get("path", "")))):
+                return current, False
+            sha = head if mirror.has(head) else mirror.fetch(url, branch, credentials)
+        else:
+            sha = mirror.fetch(url, branch, credentials)
+        revision = revision_of(branch, sha)
+        if current and current.get("revision") == revision and self.rt.storage.exists(str(current.get("path", ""))):
             return current, False
-        sha = head if mirror.has(head) else mirror.fetch(url, branch, credentials)
-        if current and sha_of(str(current.get("revision", ""))) == sha and current.get("revision", "").startswith(
-                f"{branch}@") and self.rt.storage.exists(str(current.get("path", ""))):
-            return current, False
-        artifact = self.rt.storage.store(FLUX_NAMESPACE, name, revision_of(branch, sha), mirror.archive(sha),
-                                         self.rt.clock.now())
+        artifact = self.rt.storage.store(FLUX_NAMESPACE, name, revision, mirror.archive(sha), self.rt.clock.now())
         return artifact.as_status(), True
