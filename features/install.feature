@@ -77,10 +77,10 @@ Feature: Install an Application from a Blueprint
     And no Gitea repo "acme/marketing-site" exists
     And no Gitea repo "acme/marketing-site-postgres" exists
 
-  @R-CAT-04 @R-NAME-21 @sme-core
-  Scenario: Installing the Pharmacy Starter Bundle creates five Application repos with three branches each
+  @R-CAT-04 @R-NAME-21 @R-PROV-05 @R-FLUX-03 @R-CARD-02 @time-travel @sme-core
+  Scenario: Installing the Pharmacy Starter Bundle creates five repos, and about 3 minutes later all five are Running
     Given the Organization "muscatpharmacy" exists
-    And the Environment "muscatpharmacy-prod" exists
+    And the Environment "muscatpharmacy-prod" is ready
     When Ahmed installs "pharmacy" from "bp-bundle-pharmacy" in "muscatpharmacy-prod" with config:
       | field       | value                           |
       | domain      | muscatpharmacy.shop.omantel.com |
@@ -91,6 +91,8 @@ Feature: Install an Application from a Blueprint
     And each of those Gitea repos under "muscatpharmacy" has the branches "develop, staging, main"
     And a git clone of "muscatpharmacy/erpnext" on branch "main" holds the Application manifests
     And the kustomization of "muscatpharmacy/erpnext" depends on "shared-postgres"
+    And within 3 minutes every Application of "muscatpharmacy-prod" is Running
+    And in "muscatpharmacy-prod" every dependent Application was applied only after its dependencies were Ready
 
   @R-GIT-01 @R-GIT-02 @R-NAME-14 @both
   Scenario: Each new App repo has develop, staging and main with the required layout and no secret values

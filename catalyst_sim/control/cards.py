@@ -26,6 +26,9 @@ class CardState(StrEnum):
         return GLYPHS[self]
 
 
+PRECEDENCE = (CardState.PAUSED, CardState.FAILED, CardState.PENDING_APPROVAL, CardState.INSTALLING,
+              CardState.UPDATING, CardState.DEGRADED, CardState.RUNNING)  # D-09, strongest first
+
 GLYPHS = {
     CardState.RUNNING: "●", CardState.INSTALLING: "◐", CardState.UPDATING: "◑", CardState.DEGRADED: "◒",
     CardState.FAILED: "◓", CardState.PAUSED: "○", CardState.PENDING_APPROVAL: "◔",
@@ -80,4 +83,6 @@ def derive_card(inputs: CardInputs) -> Card:
     if 0 < inputs.ready_pods < inputs.desired_pods:
         unhealthy = inputs.desired_pods - inputs.ready_pods
         return Card(CardState.DEGRADED, f"{inputs.ready_pods}/{inputs.desired_pods} pods, {unhealthy} unhealthy")
-    return Card(CardState.RUNNING, f"{inputs.ready_pods}/{inputs.desired_pods} pods")
+    if inputs.desired_pods:
+        return Card(CardState.RUNNING, f"{inputs.ready_pods}/{inputs.desired_pods} pods")
+    return Card(CardState.RUNNING, inputs.message or "ready")

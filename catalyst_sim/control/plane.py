@@ -9,6 +9,7 @@ services answer API calls; the controllers run on the API server's event loop.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from catalyst_sim.clients.gitea import GiteaClient
 from catalyst_sim.clock import Clock
+from catalyst_sim.control.cards import PRECEDENCE, CardInputs, derive_card
 from catalyst_sim.control.catalog import BlueprintRegistry
 from catalyst_sim.control.config_store import ConfigStore
 from catalyst_sim.control.environments import EnvironmentService
@@ -48,6 +50,8 @@ class ControlPlane:
         self.gitea_url = config.gitea_url
         self.api_url = ""  # set once the Catalyst API serves; Gitea webhooks point here
         self.webhook_secret = secrets.token_hex(16)
+        self._observations: dict[tuple[str, str, str], CardInputs] = {}
+        self._observations_lock = threading.Lock()
         self.sovereign = config.sovereign()
         self.gitea = GiteaClient(config.gitea_url, config.gitea_token)
         self.catalog = BlueprintRegistry.load(config.blueprints_dir)
@@ -72,9 +76,33 @@ class ControlPlane:
                 vcluster=context, organization=environment.spec.organization,
                 environment=environment.metadata.name, env_type=environment.spec.envType,
                 kubeconfig=kubeconfig, gitea_url=self.config.gitea_url, gitea_token=self.config.gitea_token,
-                catalog=self.catalog, clock=self.clock, workdir=self.config.workdir / "gitops" / context)
+                catalog=self.catalog, clock=self.clock, workdir=self.config.workdir / "gitops" / context,
+                on_event=self._on_flux_event, sovereign=self.sovereign.metadata.name)
 
         return create
+
+    def _on_flux_event(self, event: dict[str, Any]) -> None:
+        """Remember each Kustomization outcome: the interim read side until the projector exists."""
+        if not event["type"].startswith("io.fluxcd.kustomize."):
+            return
+        data = event["data"]
+        key = (event["environment"], event["subject"], event["vcluster"])
+        with self._observations_lock:
+            previous = self._observations.get(key)
+            self._observations[key] = CardInputs(
+                ready={"True": True, "False": False}.get(data.get("ready", ""), None),
+                reason=data.get("reason", ""), message=data.get("message", ""),
+                ever_ready=(previous.ever_ready if previous else False) or data.get("ready") == "True")
+
+    def application_card(self, environment: str, app: str) -> dict[str, Any]:
+        """The card of one App in one Environment: the worst state over its vclusters (D-09)."""
+        with self._observations_lock:
+            inputs = {vc: obs for (env, name, vc), obs in self._observations.items()
+                      if env == environment and name == app}
+        cards = {vc: derive_card(obs) for vc, obs in inputs.items()} or {"": derive_card(CardInputs(ready=None))}
+        worst = min(cards.values(), key=lambda card: PRECEDENCE.index(card.state))
+        return {"state": worst.state.value, "glyph": worst.state.glyph, "text": worst.text,
+                "vclusters": {vc: card.state.value for vc, card in cards.items() if vc}}
 
     def application_names(self, organization: str) -> list[str]:
         return sorted({app.metadata.name for app in self.provisioning.applications(organization)})
@@ -114,6 +142,8 @@ class ControlPlane:
     async def reset(self) -> None:
         """The harness wiped the Sovereign: drop cached state and reload it from Git."""
         await self.controller.reset()
+        with self._observations_lock:
+            self._observations.clear()
         self.store.forget()
         self.start()
 

@@ -30,6 +30,8 @@ pytest_plugins = [
     "catalyst_sim.harness.steps.organizations",
     "catalyst_sim.harness.steps.applications",
     "catalyst_sim.harness.steps.environments",
+    "catalyst_sim.harness.steps.runtime",
+    "catalyst_sim.harness.steps.git",
 ]
 
 REPORT_KEY = pytest.StashKey[RunReport]()

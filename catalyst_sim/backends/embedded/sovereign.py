@@ -161,13 +161,15 @@ class EmbeddedBackend:
     def settle(self, timeout: float = 30.0) -> None:
         """Wait (in real time) until the control plane has no work left that does not wait for
         the clock. Two consecutive idle readings are required: work can hand over to work."""
-        assert self.plane is not None
+        assert self.plane is not None and self.forge is not None
         deadline = time.monotonic() + timeout
         calm = 0
         while calm < 2:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the control plane did not settle within {timeout}s of real time")
-            calm = calm + 1 if self.plane.settled() else 0
+            # Webhooks in flight are work too: a push must reach the control plane before time moves.
+            idle = self.forge.wait_for_webhooks(max(0.0, deadline - time.monotonic())) and self.plane.settled()
+            calm = calm + 1 if idle else 0
             time.sleep(0.002)
 
     def advance(self, delta: timedelta) -> None:

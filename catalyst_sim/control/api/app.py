@@ -202,14 +202,17 @@ def create_app(plane: ControlPlane) -> Starlette:
 
     async def list_applications(request: Request) -> Response:
         """
-        summary: List the Applications installed in an Environment
+        summary: List the Applications of an Environment with their cards (R-CARD)
         responses:
           200: {description: "{items: [Application]}"}
           404: {description: no such Environment}
         """
         env = plane.environments.get(request.path_params["env"])
-        apps = plane.provisioning.applications(env.spec.organization, env.metadata.name)
-        return JSONResponse({"items": [dump(a) for a in apps]})
+        # Every App repo of the Org is realized in every Environment, on that Environment's branch
+        # (R-APP-04, R-ENVC-02); the card is this Environment's.
+        apps = {a.metadata.name: a for a in plane.provisioning.applications(env.spec.organization)}
+        return JSONResponse({"items": [{**dump(app), "status": {"card": plane.application_card(
+            env.metadata.name, name)}} for name, app in sorted(apps.items())]})
 
     async def install_application(request: Request) -> Response:
         """

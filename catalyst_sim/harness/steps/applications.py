@@ -105,6 +105,14 @@ def install_with_binding(catalyst: ScenarioContext, person: str, app: str, bluep
     install(catalyst, app, blueprint, environment, config=config_from_table(datatable), bindings={alias: existing})
 
 
+@given(parsers.re(rf'the Application {Q.format("app")} is installed from {Q.format("blueprint")} in '
+                  rf'{Q.format("environment")} with config:'))
+def application_installed_with(catalyst: ScenarioContext, app: str, blueprint: str, environment: str,
+                               datatable: list[list[str]]) -> None:
+    response = install(catalyst, app, blueprint, environment, config=config_from_table(datatable))
+    assert response.status_code == 201, response.text
+
+
 @when(parsers.re(rf'(?P<person>\w+) installs {Q.format("app")} from {Q.format("blueprint")} in '
                  rf'{Q.format("environment")} with config:'))
 def install_with_config(catalyst: ScenarioContext, person: str, app: str, blueprint: str, environment: str,
