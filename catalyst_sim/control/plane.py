@@ -90,7 +90,7 @@ class ControlPlane:
         with self._observations_lock:
             previous = self._observations.get(key)
             self._observations[key] = CardInputs(
-                ready={"True": True, "False": False}.get(data.get("ready", ""), None),
+                ready={"True": True, "False": False}.get(data.get("ready", "")),
                 reason=data.get("reason", ""), message=data.get("message", ""),
                 ever_ready=(previous.ever_ready if previous else False) or data.get("ready") == "True")
 
