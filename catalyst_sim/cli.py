@@ -174,6 +174,67 @@ def up(
         console.print("stopped; every process and port released")
 
 
+bench_app = typer.Typer(help="Benchmarks: numbers compared as ratios measured in the same run, written as JSON. "
+                             "Targets are reported, never asserted.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _write_bench(result: dict, out: Path | None, name: str) -> Path:
+    import json
+    from datetime import UTC, datetime
+
+    path = out or Path("reports") / "bench" / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, sort_keys=False))
+    return path
+
+
+def _print_flat(title: str, data: dict, prefix: str = "") -> Table:
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+
+    def walk(node: dict, path: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{path}{key}.")
+            elif not isinstance(value, list):
+                table.add_row(f"{path}{key}", str(value))
+
+    walk(data, prefix)
+    return table
+
+
+@bench_app.command("kube")
+def bench_kube(
+    objects: Annotated[int, typer.Option(help="ConfigMaps to create (creates/s over 1k vs last 1k).")] = 10_000,
+    watchers: Annotated[int, typer.Option(help="Concurrent watch streams for the fan-out latency.")] = 10,
+    out: Annotated[Path | None, typer.Option(help="JSON file (default reports/bench/kube-<time>.json).")] = None,
+) -> None:
+    """The Kubernetes API emulator: creates/s (kubernetes client vs raw httpx), gets/s, lists, watch fan-out."""
+    from catalyst_sim.bench.kube import run_kube_bench
+
+    result = run_kube_bench(objects=objects, watchers=watchers, progress=lambda line: console.print(f"[dim]{line}[/]"))
+    path = _write_bench(result, out, "kube")
+    console.print(_print_flat("bench kube: ratios", result.get("ratios", {})))
+    console.print(_print_flat("bench kube: targets met", result.get("met", {})))
+    console.print(f"written: {path}")
+
+
+@bench_app.command("install")
+def bench_install(
+    orgs: Annotated[int, typer.Option(help="Organizations installing the 5-App pharmacy bundle each.")] = 100,
+    out: Annotated[Path | None, typer.Option(help="JSON file (default reports/bench/install-<time>.json).")] = None,
+) -> None:
+    """Wall time from an install request to every card Running: the pharmacy bundle, then orgs x 5 Apps."""
+    from catalyst_sim.bench.install import run_install_bench
+
+    result = run_install_bench(orgs=orgs, progress=lambda line: console.print(f"[dim]{line}[/]"))
+    path = _write_bench(result, out, "install")
+    console.print(_print_flat("bench install", result["results"]))
+    console.print(f"written: {path}")
+
+
 @app.command()
 def version() -> None:
     """Print the catalyst-sim version."""

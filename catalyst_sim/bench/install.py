@@ -1,0 +1,111 @@
+"""``catalyst-sim bench install``: wall time from an install request to every card Running.
+
+Two measurements on one embedded Sovereign, through the Catalyst API like a person would:
+the Pharmacy Starter Bundle (5 Applications) in one Organization, then ``orgs`` Organizations
+each installing the same bundle (``orgs`` x 5 Applications). Virtual time is advanced as the
+harness does (discrete-event stepping), so the wall time is what the simulation itself costs.
+Targets are reported, never asserted: the bundle Running in under 2 s of wall time (issue 3).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from catalyst_sim import __version__
+from catalyst_sim.backends.base import BackendOptions
+from catalyst_sim.backends.embedded.sovereign import EmbeddedBackend
+
+BUNDLE = {"blueprint": "bp-bundle-pharmacy",
+          "config": {"domain": "shop.example.com", "adminEmail": "owner@example.com", "companyName": "Pharmacy"}}
+STEP = timedelta(seconds=2)
+VIRTUAL_BUDGET = timedelta(minutes=10)
+
+
+def _all_running(api: httpx.Client, environments: list[str]) -> bool:
+    for environment in environments:
+        items = api.get(f"/api/v1/environments/{environment}/applications").json()["items"]
+        if not items or any(item["status"]["card"]["state"] != "Running" for item in items):
+            return False
+    return True
+
+
+def _wait_running(backend: EmbeddedBackend, api: httpx.Client, environments: list[str]) -> float:
+    """Advance virtual time until every card of ``environments`` is Running; virtual seconds taken."""
+    start = backend.clock.now()
+    while not _all_running(api, environments):
+        if backend.clock.now() - start > VIRTUAL_BUDGET:
+            raise TimeoutError(f"not all Running after {VIRTUAL_BUDGET} of virtual time")
+        backend.advance(STEP)
+    return (backend.clock.now() - start).total_seconds()
+
+
+def _onboard(backend: EmbeddedBackend, api: httpx.Client, orgs: list[str]) -> list[str]:
+    environments = []
+    for org in orgs:
+        api.post("/api/v1/organizations", json={"name": org, "contact": f"owner@{org}.example"}).raise_for_status()
+        api.post(f"/api/v1/organizations/{org}/environments", json={"envType": "prod"}).raise_for_status()
+        environments.append(f"{org}-prod")
+    start = backend.clock.now()
+    while not all(api.get(f"/api/v1/environments/{e}").json()["status"]["ready"] for e in environments):
+        if backend.clock.now() - start > VIRTUAL_BUDGET:
+            raise TimeoutError("Environments not ready")
+        backend.advance(timedelta(seconds=10))
+    return environments
+
+
+def _install(backend: EmbeddedBackend, api: httpx.Client, environments: list[str]) -> dict[str, float]:
+    started = time.perf_counter()
+    for environment in environments:
+        api.post(f"/api/v1/environments/{environment}/applications",
+                 json={"name": "pharmacy", **BUNDLE}).raise_for_status()
+    installed = time.perf_counter()
+    virtual = _wait_running(backend, api, environments)
+    running = time.perf_counter()
+    return {"applications": 5 * len(environments), "install_requests_s": round(installed - started, 3),
+            "install_to_running_wall_s": round(running - started, 3),
+            "reconcile_to_running_wall_s": round(running - installed, 3), "virtual_s_to_running": virtual}
+
+
+def run_install_bench(*, orgs: int = 100, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    say = progress or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="catalyst-bench-") as scratch:
+        backend = EmbeddedBackend(BackendOptions(run_dir=Path(scratch)))
+        try:
+            started = time.perf_counter()
+            endpoints = backend.start()
+            startup = time.perf_counter() - started
+            with httpx.Client(base_url=endpoints.catalyst_api, timeout=120) as api:
+                say("bundle: 1 Organization x 5 Applications")
+                single = _install(backend, api, _onboard(backend, api, ["bench-single"]))
+                say(f"bundle Running after {single['install_to_running_wall_s']} s of wall time")
+                backend.reset()
+                say(f"scale: {orgs} Organizations x 5 Applications")
+                names = [f"bench-{i:03d}" for i in range(orgs)]
+                environments = _onboard(backend, api, names)
+                scale = _install(backend, api, environments)
+                say(f"{scale['applications']} Applications Running after {scale['install_to_running_wall_s']} s")
+        finally:
+            backend.stop()
+    return {
+        "benchmark": "install",
+        "version": __version__,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0],
+                    "platform": platform.platform()},
+        "parameters": {"orgs": orgs, "step_virtual_s": STEP.total_seconds()},
+        "results": {"sovereign_startup_s": round(startup, 3), "bundle": single, "scale": scale},
+        "ratios": {"scale_per_app_vs_bundle_per_app": round(
+            (scale["install_to_running_wall_s"] / scale["applications"])
+            / (single["install_to_running_wall_s"] / single["applications"]), 3)},
+        "targets": {"bundle_install_to_running_wall_s": 2.0},
+        "met": {"bundle_install_to_running_wall_s": single["install_to_running_wall_s"] < 2.0},
+    }
