@@ -17,7 +17,6 @@ from typing import Any
 
 import uvicorn
 
-
 # uvicorn's C parser (httptools) costs about a third less CPU per request than pure-Python h11,
 # which dominates the emulators' per-request cost (measured by `catalyst-sim bench kube`).
 HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
