@@ -28,3 +28,13 @@ Feature: Configure an Application through Git with the same semantics as the con
     When Layla pushes to "develop" of "acme/blog" a commit setting "config.imageTag" to "does-not-exist" in "values.yaml"
     Then within 10 minutes the card of "blog" in "acme-dev" is Failed mentioning "ImagePullBackOff"
     And the card of "blog" in "acme-prod" is Running
+
+  @R-FLUX-02 @negative @time-travel @corp-core @optional-sme
+  Scenario: Malformed manifests stall only their own Application; the others keep reconciling
+    Given the Application "cache" is installed from "bp-redis" in "acme-dev" with config:
+      | field | value |
+    And within 3 minutes every Application of "acme-dev" is Running
+    When Layla pushes to "develop" of "acme/blog" a "values.yaml" that is not valid YAML
+    Then within 2 minutes the card of "blog" in "acme-dev" is Failed mentioning "values.yaml"
+    And the card of "cache" in "acme-dev" is Running
+    And the card of "blog" in "acme-prod" is Running

@@ -35,6 +35,15 @@ def push_change(catalyst: ScenarioContext, person: str, branch: str, repo: str, 
     catalyst.git("push", "--quiet", "origin", f"HEAD:{branch}", cwd=clone)
 
 
+@when(parsers.parse('{person} pushes to "{branch}" of "{repo}" a "{file}" that is not valid YAML'))
+def push_malformed(catalyst: ScenarioContext, person: str, branch: str, repo: str, file: str) -> None:
+    clone = catalyst.clone(repo, branch)
+    (clone / file).write_text("config: [unclosed\n  replicas: {\n")
+    catalyst.git("-c", f"user.name={person}", "-c", f"user.email={person.lower()}@example.com", "commit",
+                 "--quiet", "-am", f"Break {file}", cwd=clone)
+    catalyst.git("push", "--quiet", "origin", f"HEAD:{branch}", cwd=clone)
+
+
 @then(parsers.parse('the branches "{listing}" of "{repo}" did not move'))
 def branches_did_not_move(catalyst: ScenarioContext, listing: str, repo: str) -> None:
     owner, name = repo.split("/", 1)
