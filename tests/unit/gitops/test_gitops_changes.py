@@ -8,7 +8,7 @@ from kubernetes import client
 
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.gitops import GitOpsEngine, advance, advance_until
-from tests.unit.gitops.conftest import Org, Ready, View
+from .conftest import Org, Ready, View
 
 
 def values_with(org: Org, app: str, **config: object) -> str:

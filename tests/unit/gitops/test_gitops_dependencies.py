@@ -7,7 +7,7 @@ import time
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.gitops import GitOpsEngine, advance_until
 from catalyst_sim.control.provisioning.manifests import AppManifestInput
-from tests.unit.gitops.conftest import SOVEREIGN, Events, Org, Ready, View
+from .conftest import SOVEREIGN, Events, Org, Ready, View
 
 
 async def test_dependent_is_pending_until_its_dependency_is_ready_then_applies(

@@ -12,7 +12,7 @@ from catalyst_sim.backends.embedded.forge import EmbeddedForge
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.catalog import BlueprintRegistry
 from catalyst_sim.control.gitops import GitOpsEngine, advance, advance_until, advance_until_blocking
-from tests.unit.gitops.conftest import ENV_TYPE, SOVEREIGN, Events, Org, Ready, View
+from .conftest import ENV_TYPE, SOVEREIGN, Events, Org, Ready, View
 
 
 async def test_bootstrap_registers_flux_and_eso_types(engine: GitOpsEngine, view: View) -> None:

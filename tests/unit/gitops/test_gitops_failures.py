@@ -8,7 +8,7 @@ import yaml
 from catalyst_sim.backends.embedded.kube import Cluster
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.gitops import GitOpsEngine, advance
-from tests.unit.gitops.conftest import Events, Org, Ready, View
+from .conftest import Events, Org, Ready, View
 
 
 async def test_an_image_that_cannot_be_pulled_fails_the_health_check_naming_the_reason(
