@@ -8,6 +8,7 @@ from kubernetes import client
 
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.gitops import GitOpsEngine, advance, advance_until
+
 from .conftest import Org, Ready, View
 
 

@@ -7,6 +7,7 @@ import time
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.gitops import GitOpsEngine, advance_until
 from catalyst_sim.control.provisioning.manifests import AppManifestInput
+
 from .conftest import SOVEREIGN, Events, Org, Ready, View
 
 

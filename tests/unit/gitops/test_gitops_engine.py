@@ -12,6 +12,7 @@ from catalyst_sim.backends.embedded.forge import EmbeddedForge
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.catalog import BlueprintRegistry
 from catalyst_sim.control.gitops import GitOpsEngine, advance, advance_until, advance_until_blocking
+
 from .conftest import ENV_TYPE, SOVEREIGN, Events, Org, Ready, View
 
 

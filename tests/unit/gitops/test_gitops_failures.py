@@ -8,6 +8,7 @@ import yaml
 from catalyst_sim.backends.embedded.kube import Cluster
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.gitops import GitOpsEngine, advance
+
 from .conftest import Events, Org, Ready, View
 
 
