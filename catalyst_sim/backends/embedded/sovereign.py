@@ -60,6 +60,7 @@ class EmbeddedBackend:
         self.startup_seconds = 0.0
         self._baseline: dict[str, dict[str, str]] = {}
         self._hosts: list[str] = []
+        self._gitea: GiteaClient | None = None  # the harness's own client, for resets
 
     @property
     def run_dir(self) -> Path:
@@ -142,13 +143,11 @@ class EmbeddedBackend:
             if name not in self._hosts:
                 self.kube.remove_cluster(name)
         self._add_host_clusters()
-        gitea = GiteaClient(self.forge.url, self.forge.token)
-        try:
-            for org in gitea.list_orgs():
-                if org["username"] != SYSTEM_ORG:
-                    gitea.delete_org(org["username"], cascade=True)
-        finally:
-            gitea.close()
+        if self._gitea is None:
+            self._gitea = GiteaClient(self.forge.url, self.forge.token)
+        for org in self._gitea.list_orgs():
+            if org["username"] != SYSTEM_ORG:
+                self._gitea.delete_org(org["username"], cascade=True)
         for repo, refs in self._system_refs().items():
             bare = self.forge.service.bare(self.forge.state.get_repo(SYSTEM_ORG, repo))
             baseline = self._baseline.get(repo, {})
@@ -205,6 +204,9 @@ class EmbeddedBackend:
         (directory / "clock.txt").write_text(f"virtual now: {self.clock.now().isoformat()}\n")
 
     def stop(self) -> None:
+        if self._gitea is not None:
+            self._gitea.close()
+            self._gitea = None
         for stop in (self.api.stop if self.api else None, self.plane.close if self.plane else None,
                      self.kube.stop if self.kube else None, self.forge.stop if self.forge else None):
             if stop is not None:
