@@ -205,6 +205,8 @@ class GitOpsEngine:
         if self._kube is not None:
             self._kube.close()
             self._kube = None
+        if self._source is not None:
+            self._source.close()
 
     # ------------------------------------------------------------------ Applications
 

@@ -1,11 +1,12 @@
 """Fetching an App repo the way source-controller does: the real ``git`` over smart HTTP.
 
 One bare mirror per GitRepository under the engine's work directory keeps fetches incremental:
-``ls-remote`` first (one round trip; nothing else happens when the branch head is the artifact we
-already have), then ``fetch`` of that one branch into the mirror, then ``archive`` of the tree at
-the fetched commit. Credentials come from the GitRepository's ``secretRef`` and reach git as an
-``http.extraHeader`` through ``GIT_CONFIG_*`` environment variables, so they never appear in a
-process listing, a URL in ``.git/config`` or an error message.
+the remote's refs first (one ``GET info/refs`` round trip, read in-process as source-controller's
+go-git does; nothing else happens when the branch head is the artifact we already have), then
+``fetch`` of that one branch into the mirror, then ``archive`` of the tree at the fetched commit.
+Credentials come from the GitRepository's ``secretRef`` and reach git as an ``http.extraHeader``
+through ``GIT_CONFIG_*`` environment variables, so they never appear in a process listing, a URL in
+``.git/config`` or an error message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -92,15 +95,6 @@ class GitMirror:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._git("init", "--bare", "--quiet", str(self.path))
 
-    def head(self, url: str, branch: str, credentials: Credentials | None) -> str:
-        """The commit ``branch`` points at on the remote (``ls-remote``)."""
-        out = self._git("ls-remote", "--heads", url, f"refs/heads/{branch}", credentials=credentials).decode()
-        for line in out.splitlines():
-            sha, _, ref = line.partition("\t")
-            if ref == f"refs/heads/{branch}" and _SHA.match(sha):
-                return sha
-        raise GitError(f"couldn't find remote ref \"refs/heads/{branch}\"")
-
     def fetch(self, url: str, branch: str, credentials: Credentials | None) -> str:
         """Fetch ``branch`` into the mirror (only the objects it lacks) and return its new head.
 
@@ -130,3 +124,52 @@ class GitMirror:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def remote_refs(http: httpx.Client, url: str, credentials: Credentials | None, *,
+                timeout: float = 60.0) -> dict[str, str]:
+    """Every ref of a smart-HTTP remote (ref -> object id), from ``GET info/refs`` in protocol v0.
+
+    No process is started: a poll of an unchanged repository is one request on a kept-alive
+    connection. Failures read like git's, and never contain the credentials.
+    """
+    headers = {"User-Agent": "git/catalyst-sim-source-controller"}
+    if credentials is not None:
+        headers["Authorization"] = credentials.header().partition(": ")[2]
+    endpoint = f"{url.rstrip('/')}/info/refs"
+    try:
+        response = http.get(endpoint, params={"service": "git-upload-pack"}, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise GitError(f"unable to access '{url}': {type(exc).__name__}: {exc}") from None
+    if response.status_code in (401, 403):
+        raise GitError(f"Authentication failed for '{url}'", auth=True)
+    if response.status_code == 404:
+        raise GitError(f"repository '{url}' not found")
+    if response.status_code != 200:
+        raise GitError(f"unable to access '{url}': The requested URL returned error: {response.status_code}")
+    return parse_advertisement(response.content)
+
+
+def parse_advertisement(body: bytes) -> dict[str, str]:
+    """Refs of a v0 upload-pack advertisement: pkt-lines ``<sha> <ref>[\\0caps]``, after the
+    ``# service=`` header and its flush; ``^{}`` peeled tags are skipped."""
+    refs: dict[str, str] = {}
+    offset = 0
+    while offset + 4 <= len(body):
+        try:
+            length = int(body[offset:offset + 4], 16)
+        except ValueError:
+            raise GitError("malformed ref advertisement from the remote") from None
+        if length == 0:
+            offset += 4
+            continue
+        if length < 4 or offset + length > len(body):
+            raise GitError("malformed ref advertisement from the remote")
+        line = body[offset + 4:offset + length].split(b"\0", 1)[0].rstrip(b"\n").decode(errors="replace")
+        offset += length
+        if line.startswith("#"):
+            continue
+        sha, _, ref = line.partition(" ")
+        if _SHA.match(sha) and ref.startswith("refs/") and not ref.endswith("^{}"):
+            refs[ref] = sha
+    return refs

@@ -26,6 +26,7 @@ repeated nudges cannot postpone a verdict forever.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,6 +81,8 @@ class KustomizationReconciler:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.waits: dict[str, HealthWait] = {}
+        # The last build per Kustomization, keyed on (artifact digest, target namespace, substitutions).
+        self.builds: dict[str, tuple[tuple[Any, ...], render.Build]] = {}
 
     def forget(self, name: str) -> None:
         self.waits.pop(name, None)
@@ -92,6 +95,7 @@ class KustomizationReconciler:
         ks = await self._get(name)
         if ks is None:
             self.forget(name)
+            self.builds.pop(name, None)
             return
         if full:
             await self._full(name, ks)
@@ -144,21 +148,28 @@ class KustomizationReconciler:
             ks = await self._progressing(ks, revision, new_revision,
                                          f"Reconciliation in progress for revision {revision}") or ks
 
-        # 3. build
-        try:
-            files = await rt.offload(rt.storage.open, str(artifact.get("path", "")), artifact.get("digest"))
-        except ArtifactError as exc:
-            await self._fail(ks, c.ARTIFACT_FAILED, str(exc), revision=revision, stalled=False, retry=retry)
-            return
+        # 3. build (once per artifact and build inputs: the periodic pass re-applies the same objects)
         target = str(spec.get("targetNamespace") or name)
         variables = {str(k): str(v) for k, v in ((spec.get("postBuild") or {}).get("substitute") or {}).items()}
+        build_key = (str(artifact.get("digest") or artifact.get("path")), target, tuple(sorted(variables.items())))
+        cached = self.builds.get(name)
         try:
-            built = await rt.offload(
-                render.build, files, app=name, kustomization=name, env_type=rt.identity.env_type,
-                target_namespace=target, catalog=rt.catalog, workload_labels=rt.identity.workload_labels(),
-                variables=variables, organization=rt.identity.organization,
-            )
-            resolved = await rt.offload(apply.resolve, rt.kube, built.objects, target)
+            if cached is not None and cached[0] == build_key:
+                objects = copy.deepcopy(cached[1].objects)
+            else:
+                try:
+                    files = await rt.offload(rt.storage.open, str(artifact.get("path", "")), artifact.get("digest"))
+                except ArtifactError as exc:
+                    await self._fail(ks, c.ARTIFACT_FAILED, str(exc), revision=revision, stalled=False, retry=retry)
+                    return
+                built = await rt.offload(
+                    render.build, files, app=name, kustomization=name, env_type=rt.identity.env_type,
+                    target_namespace=target, catalog=rt.catalog, workload_labels=rt.identity.workload_labels(),
+                    variables=variables, organization=rt.identity.organization,
+                )
+                self.builds[name] = (build_key, built)
+                objects = copy.deepcopy(built.objects)
+            resolved = await rt.offload(apply.resolve, rt.kube, objects, target)
         except render.BuildError as exc:
             await self._fail(ks, exc.reason, exc.message, revision=revision, stalled=True, retry=interval)
             return

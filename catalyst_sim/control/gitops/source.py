@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from catalyst_sim.control.gitops import conditions as c
 from catalyst_sim.control.gitops.artifacts import revision_of
 from catalyst_sim.control.gitops.crds import FLUX_NAMESPACE, SOURCE_API
-from catalyst_sim.control.gitops.git import Credentials, GitError, GitMirror
+from catalyst_sim.control.gitops.git import Credentials, GitError, GitMirror, remote_refs
 from catalyst_sim.control.gitops.kube import KubeError
 from catalyst_sim.control.gitops.runtime import SOURCE, Runtime
 
@@ -39,6 +41,10 @@ class SourceReconciler:
         self.rt = rt
         self.mirrors = mirrors
         self.git_home = git_home
+        self.http = httpx.Client()  # ref listings on kept-alive connections; closed with the engine
+
+    def close(self) -> None:
+        self.http.close()
 
     def mirror(self, name: str) -> GitMirror:
         return GitMirror(self.mirrors / f"{name}.git", home=self.git_home)
@@ -119,11 +125,13 @@ class SourceReconciler:
 
     def _fetch(self, name: str, url: str, branch: str, credentials: Credentials | None,
                current: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-        """(status.artifact, whether it is new). A mirror that has never fetched skips ``ls-remote``:
-        it has to fetch anyway, and the fetch itself says where the branch is."""
+        """(status.artifact, whether it is new). A mirror that has never fetched skips listing the
+        remote's refs: it has to fetch anyway, and the fetch itself says where the branch is."""
         mirror = self.mirror(name)
         if mirror.exists():
-            head = mirror.head(url, branch, credentials)
+            head = remote_refs(self.http, url, credentials).get(f"refs/heads/{branch}")
+            if head is None:
+                raise GitError(f"couldn't find remote ref \"refs/heads/{branch}\"")
             if (current and current.get("revision") == revision_of(branch, head)
                     and self.rt.storage.exists(str(current.get("path", "")))):
                 return current, False

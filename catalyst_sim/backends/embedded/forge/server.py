@@ -63,6 +63,7 @@ class EmbeddedForge:
         self.service = ForgeService(
             self.state, self.root / "repositories", clock, self.log, self.dispatcher, settings
         )
+        self.smart_http = SmartHTTP(self.service)
         self._server: ServerThread | None = None
         self._admin_token: AccessToken | None = None
         self.start_seconds: float | None = None
@@ -71,7 +72,7 @@ class EmbeddedForge:
     def build_app(self) -> Starlette:
         api = ForgeAPI(self.service)
         app = Starlette(
-            routes=[*api.routes(), *SmartHTTP(self.service).routes()],
+            routes=[*api.routes(), *self.smart_http.routes()],
             exception_handlers=api.exception_handlers(),
         )
         app.add_middleware(AccessLog, service=self.service)

@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from catalyst_sim.backends.embedded.forge.advertisement import AdvertisementCache
 from catalyst_sim.backends.embedded.forge.bare import BareRepo, git_env
 from catalyst_sim.backends.embedded.forge.errors import ForgeError
 from catalyst_sim.backends.embedded.forge.models import (
@@ -96,6 +97,7 @@ def _unauthorized() -> Response:
 class SmartHTTP:
     def __init__(self, service: ForgeService) -> None:
         self.service = service
+        self.advertisements = AdvertisementCache()
 
     def routes(self) -> list[BaseRoute]:
         methods = ["GET", "POST"]
@@ -171,6 +173,8 @@ class SmartHTTP:
                     verdicts=dict(verdicts),
                 )
             result = await anyio.to_thread.run_sync(self._receive_pack, repo, user, env, body)
+        elif rest == "info/refs" and service_param == "git-upload-pack" and request.method == "GET":
+            result = await anyio.to_thread.run_sync(self._advertise, repo, env)
         else:
             result = await anyio.to_thread.run_sync(self._run_backend, env, body)
         if result.status >= 500:
@@ -225,6 +229,17 @@ class SmartHTTP:
             ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=300, check=False
         )
         return parse_cgi(proc.stdout, proc.stderr.decode(errors="replace"), proc.returncode)
+
+    def _advertise(self, repo: Repository, env: dict[str, str]) -> CGIResult:
+        """The upload-pack ref advertisement, from the cache while the refs have not moved."""
+        key = (env.get("QUERY_STRING", ""), env.get("HTTP_GIT_PROTOCOL", ""))
+        fingerprint, cached = self.advertisements.get(repo.path, key)
+        if isinstance(cached, CGIResult):
+            return cached
+        result = self._run_backend(env, b"")
+        if result.status == 200:
+            self.advertisements.put(repo.path, key, fingerprint, result)
+        return result
 
     def _receive_pack(self, repo: Repository, user: User, env: dict[str, str], body: bytes) -> CGIResult:
         bare = BareRepo(repo.path)
