@@ -6,17 +6,20 @@ An in-memory index answers reads; ``load`` rebuilds it from the repo after a res
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 
 from catalyst_sim.clients.gitea import GiteaClient, GiteaError
-from catalyst_sim.model.base import CatalystObject, NotFoundError
+from catalyst_sim.model.base import CatalystError, CatalystObject, NotFoundError, Problem
 from catalyst_sim.model.loader import dump_yaml, load_objects
 
 SYSTEM_ORG = "system"
 CONFIG_REPO = "catalyst-config"
 SYSTEM_REPOS = ("catalyst-config", "policy-bundle", "runbooks")
 CONFIG_BRANCH = "main"
+POLICIES_DIR = "policies/"
+log = logging.getLogger(__name__)
 
 
 def path_for(obj: CatalystObject) -> str:
@@ -33,7 +36,7 @@ def path_for(obj: CatalystObject) -> str:
             environment = getattr(obj.spec, "environment")  # noqa: B009 - every Application has one
             return f"applications/{environment}/{name}.yaml"
         case "EnvironmentPolicy":
-            return f"policies/{name}.yaml"
+            return f"{POLICIES_DIR}{name}.yaml"
     raise ValueError(f"{obj.kind} is not stored in {CONFIG_REPO}")
 
 
@@ -42,6 +45,7 @@ class ConfigStore:
         self.gitea = gitea
         self.author = author
         self._objects: dict[str, CatalystObject] = {}  # keyed by path in the repo
+        self.problems: list[Problem] = []  # files skipped by the last load, each problem naming its file
         self._lock = threading.RLock()
 
     def ensure_layout(self) -> None:
@@ -64,14 +68,27 @@ class ConfigStore:
                                         message=f"Initialize {repo}")
 
     def load(self) -> None:
-        """Rebuild the index from the repo (after a control-plane restart)."""
+        """Rebuild the index from the repo (after a control-plane restart).
+
+        Policies are left to the policy loader, which reports each one's problems through the API
+        (R-EP). Any other file that does not parse is skipped and listed in ``problems``: one bad
+        hand edit in Git must not keep the whole Sovereign from starting.
+        """
         with self._lock:
             self._objects.clear()
+            self.problems = []
             for path in self._walk(""):
-                if path.endswith(".yaml"):
-                    text = self.gitea.read_file(SYSTEM_ORG, CONFIG_REPO, path, ref=CONFIG_BRANCH)
-                    for obj in load_objects(text, source=f"{SYSTEM_ORG}/{CONFIG_REPO}/{path}"):
-                        self._objects[path_for(obj)] = obj
+                if not path.endswith(".yaml") or path.startswith(POLICIES_DIR):
+                    continue
+                text = self.gitea.read_file(SYSTEM_ORG, CONFIG_REPO, path, ref=CONFIG_BRANCH)
+                try:
+                    objects = load_objects(text, source=f"{SYSTEM_ORG}/{CONFIG_REPO}/{path}")
+                except CatalystError as exc:
+                    log.warning("skipping %s/%s/%s: %s", SYSTEM_ORG, CONFIG_REPO, path, exc)
+                    self.problems.extend(exc.problems)
+                    continue
+                for obj in objects:
+                    self._objects[path_for(obj)] = obj
 
     def _walk(self, directory: str) -> Iterable[str]:
         for entry in self.gitea.list_dir(SYSTEM_ORG, CONFIG_REPO, directory, ref=CONFIG_BRANCH):

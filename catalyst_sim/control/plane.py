@@ -8,6 +8,7 @@ services answer API calls; the controllers run on the API server's event loop.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 from collections.abc import Callable
@@ -19,15 +20,19 @@ from catalyst_sim.clients.gitea import GiteaClient
 from catalyst_sim.clock import Clock
 from catalyst_sim.control.cards import PRECEDENCE, CardInputs, derive_card
 from catalyst_sim.control.catalog import BlueprintRegistry
-from catalyst_sim.control.config_store import ConfigStore
+from catalyst_sim.control.config_store import SYSTEM_ORG, ConfigStore
 from catalyst_sim.control.environments import EnvironmentService
 from catalyst_sim.control.environments.controller import EnvironmentController, GitOps
 from catalyst_sim.control.organizations import OrganizationService
+from catalyst_sim.control.promotion import PromotionController, PromotionService, SoakLedger
 from catalyst_sim.control.provisioning.service import ProvisioningService
 from catalyst_sim.model.loader import load_one
 from catalyst_sim.model.resources import Environment, Sovereign
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+# Every push, and every pull request and review event, of an Organization's repos reaches the
+# control plane: pushes reconcile vclusters (R-GIT-03), PR events re-evaluate promotions (R-PROMO).
+ORG_HOOK_EVENTS = ("push", "pull_request")
 
 
 @dataclass
@@ -48,7 +53,7 @@ class ControlPlane:
         self.config = config
         self.clock = clock
         self.gitea_url = config.gitea_url
-        self.api_url = ""  # set once the Catalyst API serves; Gitea webhooks point here
+        self._api_url = ""
         self.webhook_secret = secrets.token_hex(16)
         self._observations: dict[tuple[str, str, str], CardInputs] = {}
         self._observations_lock = threading.Lock()
@@ -60,10 +65,33 @@ class ControlPlane:
             sovereign=self.sovereign, host_kubeconfigs=config.host_kubeconfigs, clock=clock,
             workdir=config.workdir, applications=self.application_names, gitops=self._gitops_factory())
         self.organizations = OrganizationService(self.store, self.gitea, on_created=self._hook_organization)
-        self.environments = EnvironmentService(self.store, self.sovereign, on_created=self.controller.enqueue)
+        self.environments = EnvironmentService(self.store, self.sovereign, on_created=self._environment_created)
         self.provisioning = ProvisioningService(sovereign=self.sovereign.metadata.name, store=self.store,
                                                 gitea=self.gitea, catalog=self.catalog,
-                                                on_installed=self.controller.applications_changed)
+                                                on_installed=self._applications_installed)
+        self.promotion_service = PromotionService(
+            gitea=self.gitea, clock=clock, sovereign=self.sovereign, environments=lambda: self.environments.list(),
+            applications=self.application_names, ledger=SoakLedger())
+        self.promotions = PromotionController(self.promotion_service, clock)
+
+    @property
+    def api_url(self) -> str:
+        """Where the Catalyst API serves; Gitea webhooks point here. Set once the API is up."""
+        return self._api_url
+
+    @api_url.setter
+    def api_url(self, url: str) -> None:
+        self._api_url = url
+        if url:
+            self._hook_system()
+
+    def _environment_created(self, environment: Environment) -> None:
+        self.controller.enqueue(environment)
+        self.promotions.organization_changed(environment.spec.organization)  # its branch may need protection
+
+    def _applications_installed(self, organization: str) -> None:
+        self.controller.applications_changed(organization)
+        self.promotions.organization_changed(organization)  # new App repos get the policies' protection
 
     def _gitops_factory(self) -> Callable[[Environment, str, Path], GitOps] | None:
         try:
@@ -82,9 +110,11 @@ class ControlPlane:
         return create
 
     def _on_flux_event(self, event: dict[str, Any]) -> None:
-        """Remember each Kustomization outcome: the interim read side until the projector exists."""
+        """Remember each Kustomization outcome: the interim read side until the projector exists.
+        A commit first Ready in an Environment starts its soak (D-11)."""
         if not event["type"].startswith("io.fluxcd.kustomize."):
             return
+        self.promotions.flux_event(event)
         data = event["data"]
         key = (event["environment"], event["subject"], event["vcluster"])
         with self._observations_lock:
@@ -99,7 +129,10 @@ class ControlPlane:
         with self._observations_lock:
             inputs = {vc: obs for (env, name, vc), obs in self._observations.items()
                       if env == environment and name == app}
-        cards = {vc: derive_card(obs) for vc, obs in inputs.items()} or {"": derive_card(CardInputs(ready=None))}
+        # An open promotion PR into this Environment shows as Pending approval (R-PROMO-08, D-09).
+        pending = self.promotion_service.pending_approval(environment, app)
+        cards = ({vc: derive_card(dataclasses.replace(obs, pending_approval=pending)) for vc, obs in inputs.items()}
+                 or {"": derive_card(CardInputs(ready=None, pending_approval=pending))})
         worst = min(cards.values(), key=lambda card: PRECEDENCE.index(card.state))
         return {"state": worst.state.value, "glyph": worst.state.glyph, "text": worst.text,
                 "vclusters": {vc: card.state.value for vc, card in cards.items() if vc}}
@@ -108,10 +141,19 @@ class ControlPlane:
         return sorted({app.metadata.name for app in self.provisioning.applications(organization)})
 
     def _hook_organization(self, organization: str) -> None:
-        """One org webhook per Organization: every push reaches the control plane (R-GIT-03)."""
+        """One org webhook per Organization: every push (R-GIT-03) and pull request event (R-PROMO)
+        reaches the control plane."""
         if self.api_url:
             self.gitea.create_org_hook(organization, f"{self.api_url}/api/v1/hooks/gitea",
-                                       secret=self.webhook_secret, events=("push",))
+                                       secret=self.webhook_secret, events=ORG_HOOK_EVENTS)
+
+    def _hook_system(self) -> None:
+        """The ``system`` Org's pushes (policies, RE scores) reach the control plane too, once: the
+        hook outlives a reset, which only rewinds the system repos."""
+        url = f"{self.api_url}/api/v1/hooks/gitea"
+        if any(hook.get("config", {}).get("url") == url for hook in self.gitea.list_org_hooks(SYSTEM_ORG)):
+            return
+        self.gitea.create_org_hook(SYSTEM_ORG, url, secret=self.webhook_secret, events=("push",))
 
     def environment_status(self, name: str) -> dict[str, Any]:
         states = self.controller.vclusters.get(name, {})
@@ -121,7 +163,7 @@ class ControlPlane:
 
     def settled(self) -> bool:
         """No controller work queued or running: what is left waits for the clock (DESIGN.md §1)."""
-        return self.controller.idle
+        return self.controller.idle and self.promotions.idle
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,10 +175,12 @@ class ControlPlane:
 
     async def start_controllers(self) -> None:
         await self.controller.start()
+        await self.promotions.start()
         for environment in self.environments.list():
             self.controller.enqueue(environment)
 
     async def stop_controllers(self) -> None:
+        await self.promotions.stop()
         await self.controller.stop()
 
     async def reset(self) -> None:
@@ -146,6 +190,7 @@ class ControlPlane:
             self._observations.clear()
         self.store.forget()
         self.start()
+        await self.promotions.reset()  # after the reload: it recovers open promotions from what exists now
 
     def close(self) -> None:
         self.gitea.close()

@@ -32,6 +32,7 @@ pytest_plugins = [
     "catalyst_sim.harness.steps.environments",
     "catalyst_sim.harness.steps.runtime",
     "catalyst_sim.harness.steps.git",
+    "catalyst_sim.harness.steps.promotion",
 ]
 
 REPORT_KEY = pytest.StashKey[RunReport]()

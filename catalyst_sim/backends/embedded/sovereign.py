@@ -31,7 +31,7 @@ from catalyst_sim.model.resources import Sovereign
 from catalyst_sim.serving import ServerThread
 
 ENV_TYPES_WITH_HOST_CLUSTERS = ("dev", "stg", "prod")
-MAX_STEPS = 400  # settle points per advance at most (see EmbeddedBackend.advance)
+MAX_STEPS = 100  # settle points per advance at most (see EmbeddedBackend.advance)
 # The vcluster control plane pod takes about a minute to come up (R-ENV-03: ready in ~60 s).
 VCLUSTER_STAGES = PodStages(schedule=1.0, pull=30.0, start=15.0, ready=10.0)
 
