@@ -94,6 +94,17 @@ Feature: Install an Application from a Blueprint
     And within 3 minutes every Application of "muscatpharmacy-prod" is Running
     And in "muscatpharmacy-prod" every dependent Application was applied only after its dependencies were Ready
 
+  @R-BP-05 @R-FLUX-02 @sme-core @corp-core
+  Scenario: A Helm-kind Blueprint is rendered from its chart by Helm with the App's values and reaches Running
+    When Layla installs "session-cache" from "bp-valkey" in "acme-dev" with config:
+      | field     | value |
+      | replicas  | 2     |
+      | maxMemory | 256mb |
+    Then the request succeeds with status 201
+    And within 3 minutes every Application of "acme-dev" is Running
+    And the StatefulSet "session-cache" in the "acme-dev" vcluster has 2 replicas
+    And the StatefulSet "session-cache" in the "acme-dev" vcluster is labelled "helm.sh/chart" "bp-valkey-8.0.1"
+
   @R-GIT-01 @R-GIT-02 @R-NAME-14 @both
   Scenario: Each new App repo has develop, staging and main with the required layout and no secret values
     When Layla installs "shop-cache" from "bp-redis" in "acme-dev" with config:

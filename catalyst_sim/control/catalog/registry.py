@@ -33,6 +33,13 @@ from catalyst_sim.model.blueprint import Blueprint, normalize_blueprint, parse_b
 MANIFEST_ROOTS = ("values", "application", "dependencies")
 
 
+def _inside_chart(file: Path, root: Path) -> bool:
+    """Whether ``file`` belongs to a Helm chart (a directory with a Chart.yaml) below ``root``:
+    a Helm-kind Blueprint keeps its chart beside it (``bp-x/blueprint.yaml``, ``bp-x/chart/``)."""
+    return any((parent / "Chart.yaml").is_file() for parent in file.parents if parent != root
+               and parent.is_relative_to(root))
+
+
 @dataclass(frozen=True)
 class RegisteredBlueprint:
     """One registered version: the Blueprint, where it came from, and the owning Org if private."""
@@ -137,7 +144,8 @@ class BlueprintRegistry:
         root = Path(path)
         if not root.is_dir():
             raise CatalystError.single(f"Blueprint directory {str(root)!r} does not exist", source=str(root))
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml"})
+        files = sorted(p for p in root.rglob("*")
+                       if p.is_file() and p.suffix in {".yaml", ".yml"} and not _inside_chart(p, root))
         docs: list[tuple[str, Any]] = []
         problems: list[Problem] = []
         for file in files:
@@ -319,6 +327,11 @@ class BlueprintRegistry:
             f"{name} has no version {version} (available: {', '.join(versions.sort_versions(found))})",
             object=f"Blueprint/{name}",
         )
+
+    def source_of(self, name: str, version: str) -> str:
+        """The file an exact registered version was loaded from ("" when it came from documents)."""
+        entry = self._entries.get(name, {}).get(version)
+        return entry.source if entry is not None else ""
 
     def entry(self, name: str, version: str) -> RegisteredBlueprint:
         return self._entries[name][self.get(name, version).version]

@@ -6,7 +6,9 @@ Blueprint standing in for the Helm chart/kustomize base an App repo points at:
 1. ``values.yaml`` deep-merged with ``overlays/{env_type}/values.yaml`` (the overlay wins);
 2. the Blueprint named by the version pin (the root ``kustomization.yaml``'s
    ``openova.io/blueprint`` + ``openova.io/blueprint-version`` labels) is resolved in the catalog and
-   its ``spec.manifests.resources`` rendered with ``{application, values}`` (D-06 expressions);
+   its ``spec.manifests.resources`` rendered with ``{application, values}`` (D-06 expressions) —
+   or, for a Helm-kind Blueprint without resources, its chart rendered by the real ``helm``
+   (:mod:`.helm`) with the merged values;
 3. the repo's own manifests under ``secrets/`` (ExternalSecrets: references, never values) join;
 4. a Namespace ``{app}`` (R-NAME-10) is added and every object labelled: R-NAME-23's ``openova.io/*``
    and ``app.kubernetes.io/*`` (pod templates too, so the projector can follow pods), plus Flux's
@@ -23,12 +25,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from catalyst_sim.control.catalog import BlueprintRegistry
 from catalyst_sim.control.catalog.expressions import render_template
+from catalyst_sim.control.gitops import helm
 from catalyst_sim.control.gitops.conditions import ARTIFACT_FAILED, BUILD_FAILED
 from catalyst_sim.control.gitops.crds import FLUX_NAMESPACE
 from catalyst_sim.model.base import CatalystError
@@ -159,17 +163,41 @@ def object_ref(obj: Mapping[str, Any]) -> str:
     return f"{obj.get('kind')}/{ns}/{meta.get('name')}" if ns else f"{obj.get('kind')}/{meta.get('name')}"
 
 
+def render_chart(registry: BlueprintRegistry, name: str, version: str, ref: str, context: dict[str, Any], *,
+                 namespace: str) -> list[dict[str, Any]]:
+    """A Helm-kind Blueprint: its chart, beside the Blueprint file, rendered by the real helm."""
+    where = f"Blueprint {name}@{version} spec.manifests.source.ref"
+    source = registry.source_of(name, version)
+    if "://" in ref or not source:
+        raise BuildError(f"{where}: only a chart directory beside the Blueprint file can be rendered, not {ref!r}",
+                         reason=ARTIFACT_FAILED)
+    home = Path(source).resolve().parent
+    chart = (home / ref).resolve()
+    if not chart.is_relative_to(home):
+        raise BuildError(f"{where}: {ref!r} leaves the Blueprint's directory", reason=ARTIFACT_FAILED)
+    try:
+        objects = helm.template(chart, release=str(context["application"]["name"]), namespace=namespace,
+                                values=context["values"])
+    except helm.HelmError as exc:
+        raise BuildError(f"Blueprint {name}@{version} chart {ref}: {exc.message}") from None
+    return [_checked_object(obj, f"Blueprint {name}@{version} chart {ref}") for obj in objects]
+
+
 def render_blueprint(registry: BlueprintRegistry, name: str, version: str, context: dict[str, Any],
-                     organization: str | None) -> list[dict[str, Any]]:
+                     organization: str | None, *, target_namespace: str = "") -> list[dict[str, Any]]:
     try:
         blueprint = registry.get(name, version, organization=organization)
     except CatalystError as exc:
         raise BuildError(f"Blueprint {name}@{version}: {exc}") from None
     manifests = blueprint.spec.manifests
+    if manifests is not None and not manifests.resources and manifests.source is not None \
+            and manifests.source.kind == "HelmChart":
+        return render_chart(registry, blueprint.name, blueprint.version, manifests.source.ref, context,
+                            namespace=target_namespace)
     if manifests is None or not manifests.resources:
         source = manifests.source.kind if manifests is not None and manifests.source else "no"
         raise BuildError(f"Blueprint {name}@{version} has no spec.manifests.resources to render ({source} source; "
-                         f"composite Blueprints are not Applications, Helm-kind ones need helm-controller)")
+                         f"composite Blueprints are not Applications)")
     rendered: list[dict[str, Any]] = []
     for index, template in enumerate(manifests.resources):
         where = f"Blueprint {name}@{version} spec.manifests.resources[{index}]"
@@ -264,7 +292,8 @@ def build(
         "application": {**application, "name": app, **({"organization": organization} if organization else {})},
         "values": values,
     }
-    objects = render_blueprint(catalog, name, version, context, organization) + repo_manifests(files)
+    objects = (render_blueprint(catalog, name, version, context, organization, target_namespace=target_namespace)
+               + repo_manifests(files))
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target_namespace}}
     if not any(o["kind"] == "Namespace" and o["metadata"]["name"] == target_namespace for o in objects):
         objects.insert(0, namespace)

@@ -7,6 +7,7 @@ import base64
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import yaml
@@ -148,3 +149,19 @@ def deployment_has_replicas_within(catalyst: ScenarioContext, duration: str, nam
 @then(parsers.parse('the Deployment "{name}" in the "{environment}" vcluster has {replicas:d} replicas'))
 def deployment_has_replicas(catalyst: ScenarioContext, name: str, environment: str, replicas: int) -> None:
     assert deployment_replicas(catalyst, environment, name) == replicas
+
+
+def statefulset(context: ScenarioContext, environment: str, name: str) -> Any:
+    with vcluster_api(context, environment) as api:
+        return k8s.AppsV1Api(api).read_namespaced_stateful_set(name, name)
+
+
+@then(parsers.parse('the StatefulSet "{name}" in the "{environment}" vcluster has {replicas:d} replicas'))
+def statefulset_has_replicas(catalyst: ScenarioContext, name: str, environment: str, replicas: int) -> None:
+    assert int(statefulset(catalyst, environment, name).spec.replicas) == replicas
+
+
+@then(parsers.parse('the StatefulSet "{name}" in the "{environment}" vcluster is labelled "{key}" "{value}"'))
+def statefulset_is_labelled(catalyst: ScenarioContext, name: str, environment: str, key: str, value: str) -> None:
+    labels = statefulset(catalyst, environment, name).metadata.labels or {}
+    assert labels.get(key) == value, f"{name} in {environment} has labels {labels}"

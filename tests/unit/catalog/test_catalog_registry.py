@@ -28,13 +28,14 @@ def test_fixture_catalog_loads(registry: BlueprintRegistry) -> None:
         "bp-postgres",
         "bp-redis",
         "bp-stalwart",
+        "bp-valkey",  # Helm-kind: bp-valkey/blueprint.yaml beside its chart, whose YAML is not read here
         "bp-woocommerce",
         "bp-wordpress",
     ]
     assert registry.versions("bp-postgres") == ["1.4.2", "1.5.0", "2.0.0"]
     assert registry.versions("bp-wordpress") == ["1.2.0", "1.3.0"]  # multi-document file
     assert registry.warnings == []
-    assert len(registry) == 11
+    assert len(registry) == 12
 
 
 def test_lookup_by_range(registry: BlueprintRegistry) -> None:
