@@ -1,4 +1,4 @@
-"""The cached ref advertisement follows every way a ref can move, and reads like git's own.
+"""The cached ref advertisement (and the forge's cached ref reads) follow every way a ref can move.
 
 Flux polls ``info/refs`` thousands of times in a long soak; the forge answers unchanged repositories
 from a cache (``forge/advertisement.py``). These tests prove the cache can never serve a stale
@@ -59,8 +59,11 @@ def test_listing_follows_api_commits_pushes_deletions_and_rewinds(
         assert "refs/heads/feature" not in listing()
 
         bare = forge.service.bare(forge.state.get_repo(org, repo))
+        assert gitea.get_branch(org, repo, "main")["commit"]["id"] == pushed  # the API reads refs too (cached)
         bare.update_ref("refs/heads/main", created, pushed, message="rewind")  # what a harness reset does
         assert listing()["refs/heads/main"] == created
+        assert gitea.get_branch(org, repo, "main")["commit"]["id"] == created
+        assert gitea.list_commits(org, repo, sha="main")[0]["sha"] == created
         assert forge.smart_http.advertisements.hits > hits
 
 

@@ -6,10 +6,11 @@ pass") means thousands of polls of repositories that have not moved. Each poll w
 function of the repository's refs (and of the request's protocol), so the first answer is kept
 until a ref changes.
 
-"Changed" is read from the file system, not from our own bookkeeping: git updates a ref by
-writing ``<ref>.lock`` and renaming it over the ref, so every update gives the ref file a new inode
-(``packed-refs`` likewise). Whatever moved a ref — a push through ``http-backend``, an API commit, a
-merge, a reset by the harness — changes the fingerprint, and no code path can forget to invalidate.
+"Changed" is read from the file system, not from our own bookkeeping: the fingerprint is the
+content of ``HEAD``, ``packed-refs`` and every loose ref, which is exactly the state of the refs (a
+few dozen bytes per ref; reading them costs a fraction of a millisecond, a git process tens).
+Whatever moved a ref — a push through ``http-backend``, an API commit, a merge, a reset by the
+harness — changes the fingerprint, so no code path can forget to invalidate.
 """
 
 from __future__ import annotations
@@ -18,27 +19,31 @@ import os
 import threading
 from pathlib import Path
 
-Fingerprint = tuple[tuple[str, int, int, int], ...]
+Fingerprint = tuple[tuple[str, bytes], ...]
 _MAX_ENTRIES = 4096
 
 
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):  # removed while we looked
+        return None
+
+
 def refs_fingerprint(repo: Path) -> Fingerprint:
-    """(path, inode, mtime, size) of HEAD, packed-refs and every loose ref of a bare repository."""
-    entries: list[tuple[str, int, int, int]] = []
+    """(path, content) of HEAD, packed-refs and every loose ref of a bare repository."""
+    entries: list[tuple[str, bytes]] = []
     for name in ("HEAD", "packed-refs"):
-        try:
-            st = os.stat(repo / name)
-        except FileNotFoundError:
-            continue
-        entries.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
+        content = _read(os.path.join(repo, name))
+        if content is not None:
+            entries.append((name, content))
     for directory, _, files in os.walk(repo / "refs"):
         for file in files:
             path = os.path.join(directory, file)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:  # removed while we walked: the next poll sees it
-                continue
-            entries.append((path, st.st_ino, st.st_mtime_ns, st.st_size))
+            content = _read(path)
+            if content is not None and not file.endswith(".lock"):
+                entries.append((path, content))
     return tuple(sorted(entries))
 
 

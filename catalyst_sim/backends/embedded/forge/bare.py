@@ -17,15 +17,24 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from catalyst_sim.backends.embedded.forge.advertisement import Fingerprint, refs_fingerprint
+
 ZERO_SHA = "0" * 40
 RECORD = "\x1e\x1f"  # starts each commit record in ``git log`` output
 _LOG_FORMAT = RECORD + "%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x00"
 _RAW_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "modified", "R": "renamed", "C": "copied"}
+
+
+# Outputs of ref-dependent read commands, keyed by (repository, arguments); see BareRepo._read.
+_READS: dict[tuple[str, tuple[str, ...]], tuple[Fingerprint, str]] = {}
+_READ_LOCK = threading.Lock()
+_MAX_READS = 4096
 
 
 class GitError(RuntimeError):
@@ -252,6 +261,23 @@ class BareRepo:
     def _text(self, *args: str, **kwargs: object) -> str:
         return self.run(*args, **kwargs).stdout.decode(errors="surrogateescape")  # type: ignore[arg-type]
 
+    def _read(self, *args: str) -> str:
+        """The output of a command that is a pure function of the refs (``for-each-ref``, ``log``):
+        kept while no ref moved, because objects never change and every ref update replaces a
+        file (see :mod:`.advertisement`). A Gitea API call reads the refs several times."""
+        fingerprint = refs_fingerprint(self.path)
+        key = (str(self.path), args)
+        with _READ_LOCK:
+            found = _READS.get(key)
+            if found is not None and found[0] == fingerprint:
+                return found[1]
+        out = self._text(*args)
+        with _READ_LOCK:
+            if len(_READS) >= _MAX_READS:
+                _READS.clear()
+            _READS[key] = (fingerprint, out)
+        return out
+
     # -- creation ---------------------------------------------------------------------------------
     @classmethod
     def init(cls, path: Path, default_branch: str = "main") -> BareRepo:
@@ -286,7 +312,7 @@ class BareRepo:
     # -- refs -------------------------------------------------------------------------------------
     def refs(self, prefix: str = "refs/") -> dict[str, str]:
         """Snapshot of every ref under ``prefix`` (ref name -> object id), for push diffing."""
-        out = self._text("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+        out = self._read("for-each-ref", "--format=%(objectname) %(refname)", prefix)
         snapshot: dict[str, str] = {}
         for line in out.splitlines():
             sha, _, ref = line.partition(" ")
@@ -357,7 +383,7 @@ class BareRepo:
             )
             + "%00%1e"
         )
-        out = self._text("for-each-ref", f"--format={fmt}", "--sort=refname", pattern)
+        out = self._read("for-each-ref", f"--format={fmt}", "--sort=refname", pattern)
         heads: list[BranchHead] = []
         for record in out.split("\0\x1e"):
             record = record.lstrip("\n")
@@ -555,7 +581,7 @@ class BareRepo:
         cmd = ["log", "-z", f"--format={_LOG_FORMAT}"]
         if with_files:
             cmd += ["--raw", "--numstat", "--no-renames", "--no-abbrev", "--diff-merges=first-parent"]
-        out = self.run(*cmd, *args).stdout.decode(errors="surrogateescape")
+        out = self._read(*cmd, *args)
         commits = []
         for chunk in out.split(RECORD):
             if not chunk:
