@@ -235,6 +235,24 @@ def bench_install(
     console.print(f"written: {path}")
 
 
+@bench_app.command("projector")
+def bench_projector(
+    events: Annotated[int, typer.Option(help="Events in the throughput burst (raw nats-py and the pipeline).")] = 5000,
+    apps: Annotated[int, typer.Option(help="Applications the events are spread over.")] = 20,
+    latency_events: Annotated[int, typer.Option(help="Events published one at a time for p50/p99 latency.")] = 300,
+    out: Annotated[Path | None, typer.Option(help="JSON file (default reports/bench/projector-<time>.json).")] = None,
+) -> None:
+    """The read side on a real nats-server: publish -> KV -> SSE events/s vs raw nats-py, and latency."""
+    from catalyst_sim.bench.projector import run_projector_bench
+
+    result = run_projector_bench(events=events, apps=apps, latency_events=latency_events,
+                                 progress=lambda line: console.print(f"[dim]{line}[/]"))
+    path = _write_bench(result, out, "projector")
+    console.print(_print_flat("bench projector", result["results"]))
+    console.print(_print_flat("bench projector: ratios", result["ratios"]))
+    console.print(f"written: {path}")
+
+
 @app.command()
 def version() -> None:
     """Print the catalyst-sim version."""

@@ -1,6 +1,7 @@
 """The event spine's write end: CloudEvents-shaped envelopes published to JetStream (R-PROJ-01)."""
 
 from catalyst_sim.control.events.publisher import (
+    GIT_PULL_TYPE,
     GIT_PUSH_TYPE,
     K8S_TYPE_PREFIX,
     EventPublisher,
@@ -11,6 +12,7 @@ from catalyst_sim.control.events.publisher import (
 )
 
 __all__ = [
+    "GIT_PULL_TYPE",
     "GIT_PUSH_TYPE",
     "K8S_TYPE_PREFIX",
     "EventPublisher",

@@ -49,6 +49,7 @@ from catalyst_sim.model.naming import (
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "GIT_PULL_TYPE",
     "GIT_PUSH_TYPE",
     "K8S_EVENT_TYPES",
     "K8S_TYPE_PREFIX",
@@ -68,6 +69,8 @@ K8S_TYPE_PREFIX = "io.k8s.object."
 K8S_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED")
 #: CloudEvents ``type`` of a Gitea push webhook.
 GIT_PUSH_TYPE = "io.gitea.push"
+#: CloudEvents ``type`` of a pull request's state (opened, closed, merged) into an Environment's branch.
+GIT_PULL_TYPE = "io.gitea.pull_request"
 MSG_ID_HEADER = "Nats-Msg-Id"
 
 # Errors after which the same message (same Nats-Msg-Id) may simply be sent again.
@@ -227,6 +230,24 @@ class EventPublisher:
             event_id = f"git:{env}:{sha}:{_digest(payload)}"
         envelope = self._envelope(env, event_id, GIT_PUSH_TYPE, sha, dict(payload))
         return await self.publish(subject, envelope)
+
+    async def publish_pull_request(
+        self, env: str, app: str, number: int, *, open: bool, base: str, head_sha: str, action: str = "",
+        event_id: str | None = None,
+    ) -> PubAck:
+        """A pull request into ``base`` (an Environment branch) opened or closed → ``ws.<env>.git.<head-sha>``.
+
+        The projector keeps the open ones per Application: an open promotion PR into this
+        Environment's branch is its card's Pending approval (R-PROMO-08, R-CARD-02).
+        """
+        if not isinstance(number, int) or number < 1:
+            raise PublishError(f"pull request of {app}: number must be a positive integer, not {number!r}")
+        payload = {"repository": {"name": app}, "number": number, "open": open, "base": base, "action": action,
+                   "head": head_sha}
+        if event_id is None:
+            event_id = f"pull:{env}:{app}:{number}:{'open' if open else 'closed'}:{head_sha}:{_digest(payload)}"
+        envelope = self._envelope(env, event_id, GIT_PULL_TYPE, f"{app}#{number}", payload)
+        return await self.publish(git_subject(env, head_sha), envelope)
 
     # -- generic ---------------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ No I/O here, so the rules can be read (and reasoned about) on their own:
 * **Keys** are ``<kind>/<name>`` (R-NAME-17, raw names per D-04):
   ``Application/<app>`` (the card and what it is derived from), ``ApplicationHistory/<app>``
   (bounded list of card transitions), ``Environment/<env>`` (summary), ``Repository/<app>`` (the
-  branch head learned from Gitea pushes), ``GitRepository/<name>`` (Flux source outcomes) and
-  ``Parked/<stream-seq>`` (a message that could not be projected, with the reason).
+  branch head learned from Gitea pushes), ``PullRequest/<app>`` (the open pull requests into this
+  Environment's branch: a promotion awaiting reviewers shows as Pending approval, R-PROMO-08),
+  ``GitRepository/<name>`` (Flux source outcomes) and ``Parked/<stream-seq>`` (a message that could
+  not be projected, with the reason).
 * **Idempotence under redelivery**: every record carries ``seq``, the stream sequence of the last
   event applied to it. An event with ``seq <= record.seq`` leaves that record alone. Derived records
   (history, summary) are a function of their own previous value and the authoritative records, so
@@ -25,8 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from catalyst_sim.control.cards import PRECEDENCE, CardInputs, derive_card
-from catalyst_sim.control.events.publisher import GIT_PUSH_TYPE, K8S_EVENT_TYPES, K8S_TYPE_PREFIX
+from catalyst_sim.control.cards import PRECEDENCE, CardInputs, CardState, derive_card
+from catalyst_sim.control.events.publisher import GIT_PULL_TYPE, GIT_PUSH_TYPE, K8S_EVENT_TYPES, K8S_TYPE_PREFIX
 from catalyst_sim.model.base import CatalystError
 from catalyst_sim.model.naming import (
     ENV_TYPE_BRANCHES,
@@ -80,6 +82,7 @@ class Event:
     time: str | None
     envelope_subject: str
     data: Mapping[str, Any]
+    vcluster: str = ""  # the CloudEvents extension naming the vcluster a flux or k8s event came from
 
 
 def decode(seq: int, subject: str, raw: bytes, environment: str) -> Event:
@@ -119,11 +122,14 @@ def decode(seq: int, subject: str, raw: bytes, environment: str) -> Event:
     if not isinstance(data, dict):
         raise park("CloudEvents 'data' is missing or not an object")
     type_ = envelope["type"]
-    known = {"flux": FLUX_KUSTOMIZE_TYPES | FLUX_SOURCE_TYPES, "k8s": K8S_TYPES, "git": {GIT_PUSH_TYPE}}
+    known = {"flux": FLUX_KUSTOMIZE_TYPES | FLUX_SOURCE_TYPES, "k8s": K8S_TYPES, "git": {GIT_PUSH_TYPE, GIT_PULL_TYPE}}
     if type_ not in known.get(parsed.family, ()):
         raise park(f"unknown event type {type_!r} on a {parsed.family} subject")
+    vcluster = envelope.get("vcluster", "")
+    if not isinstance(vcluster, str):
+        raise park("CloudEvents extension 'vcluster' is not a string")
     event = Event(seq, subject, parsed.family, parsed.tokens, event_id or "", type_, time,
-                  envelope["subject"], data)
+                  envelope["subject"], data, vcluster)
     _validate(event, park)
     return event
 
@@ -147,10 +153,19 @@ def _validate(event: Event, park: Callable[[str], ParkedEvent]) -> None:
             raise park(f"data.eventType {data.get('eventType')!r} does not match type {event.type!r}")
     elif event.family == "git":
         repo = data.get("repository")
+        what = "pull request" if event.type == GIT_PULL_TYPE else "git push"
         if not isinstance(repo, dict) or not isinstance(repo.get("name"), str):
-            raise park("git push without repository.name")
+            raise park(f"{what} without repository.name")
         if not isinstance(data.get("ref", ""), str):
-            raise park("git push ref is not a string")
+            raise park(f"{what} ref is not a string")
+        if event.type == GIT_PULL_TYPE:
+            number = data.get("number")
+            if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+                raise park(f"pull request data.number must be a positive integer, not {number!r}")
+            if not isinstance(data.get("open"), bool):
+                raise park(f"pull request data.open must be true or false, not {data.get('open')!r}")
+            if not isinstance(data.get("base"), str) or not data["base"]:
+                raise park("pull request without data.base (the branch it targets)")
         _key_or_park("Repository", repo["name"], park)
 
 
@@ -211,7 +226,8 @@ class Folder:
             key = kv_key("Application", app)
             current = get(key)
             if _fresh(current, event.seq):
-                write(key, self._fold_flux(current, event, get(kv_key("Repository", app))))
+                write(key, self._fold_flux(current, event, get(kv_key("Repository", app)),
+                                           get(kv_key("PullRequest", app))))
         elif event.family == "flux":
             key = kv_key("GitRepository", event.envelope_subject)
             if _fresh(get(key), event.seq):
@@ -222,7 +238,21 @@ class Folder:
                 key = kv_key("Application", app)
                 current = get(key)
                 if _fresh(current, event.seq):
-                    write(key, self._fold_workload(current, event, get(kv_key("Repository", app))))
+                    write(key, self._fold_workload(current, event, get(kv_key("Repository", app)),
+                                                   get(kv_key("PullRequest", app))))
+        elif event.family == "git" and event.type == GIT_PULL_TYPE:
+            app = str(event.data["repository"]["name"])
+            if str(event.data["base"]).removeprefix("refs/heads/") == self.branch:
+                pulls_key = kv_key("PullRequest", app)
+                if _fresh(get(pulls_key), event.seq):
+                    write(pulls_key, self._pull_record(event, app, get(pulls_key)))
+                key = kv_key("Application", app)
+                current = get(key)
+                if _fresh(current, event.seq):
+                    rec = dict(current) if current else self._blank(app)
+                    write(key, self._recard(rec, event, get(kv_key("Repository", app)), get(pulls_key)))
+            else:
+                app = None  # a pull request into another Environment's branch
         elif event.family == "git":
             app = str(event.data["repository"]["name"])
             if str(event.data.get("ref", "")).removeprefix("refs/heads/") == self.branch:
@@ -232,7 +262,7 @@ class Folder:
                 key = kv_key("Application", app)
                 current = get(key)
                 if current is not None and _fresh(current, event.seq):
-                    write(key, self._recard(dict(current), event, get(repo_key)))
+                    write(key, self._recard(dict(current), event, get(repo_key), get(kv_key("PullRequest", app))))
             else:
                 app = None  # a push to another Environment's branch changes nothing here
         if app is not None and get(kv_key("Application", app)) is not None:
@@ -264,25 +294,35 @@ class Folder:
             "workloads": {}, "pods": None,
         }
 
-    def _fold_flux(self, current: dict[str, Any] | None, event: Event, repo: dict[str, Any] | None) -> dict[str, Any]:
+    def _fold_flux(self, current: dict[str, Any] | None, event: Event, repo: dict[str, Any] | None,
+                   pulls: dict[str, Any] | None) -> dict[str, Any]:
         data = event.data
         rec = dict(current) if current else self._blank(event.envelope_subject)
         if event.type == "io.fluxcd.kustomize.deleted":
             rec = self._blank(event.envelope_subject) | {"deleted": True, "workloads": rec.get("workloads", {})}
         ready = str(data.get("ready", "Unknown"))
-        rec.update(revision=str(data.get("revision", "")), ready=ready, reason=str(data.get("reason", "")),
-                   message=str(data.get("message", "")), paused=data.get("suspended") is True)
+        outcome = {"revision": str(data.get("revision", "")), "ready": ready, "reason": str(data.get("reason", "")),
+                   "message": str(data.get("message", "")), "paused": data.get("suspended") is True}
+        if event.vcluster:
+            # An Environment spanning several vclusters (one per region) shows its worst vcluster (D-09).
+            vclusters = dict(rec.get("vclusters") or {})
+            vclusters[event.vcluster] = outcome
+            rec["vclusters"] = vclusters
+            outcome = min(sorted(vclusters.items()), key=lambda item: _severity(item[1]))[1]
+        rec.update(outcome)
         if ready == "True" and not rec["deleted"]:
             rec["ever_ready"] = True
-            rec["lastReadyRevision"] = rec["revision"]
-        return self._recard(rec, event, repo)
+            rec["lastReadyRevision"] = str(data.get("revision", ""))
+        return self._recard(rec, event, repo, pulls)
 
     def _fold_workload(self, current: dict[str, Any] | None, event: Event,
-                       repo: dict[str, Any] | None) -> dict[str, Any]:
+                       repo: dict[str, Any] | None, pulls: dict[str, Any] | None) -> dict[str, Any]:
         data = event.data
         rec = dict(current) if current else self._blank(self._workload_app(event) or "")
         workloads = dict(rec.get("workloads") or {})
         ref = f"{data.get('kind')}/{data.get('namespace') or '_'}/{data.get('name')}"
+        if event.vcluster:
+            ref = f"{event.vcluster}/{ref}"
         if data.get("eventType") == "DELETED":
             workloads.pop(ref, None)
         else:
@@ -294,9 +334,10 @@ class Folder:
             workloads[ref] = {"desired": desired if isinstance(desired, int) else 1,
                               "ready": ready if isinstance(ready, int) else 0}
         rec["workloads"] = workloads
-        return self._recard(rec, event, repo)
+        return self._recard(rec, event, repo, pulls)
 
-    def _recard(self, rec: dict[str, Any], event: Event, repo: dict[str, Any] | None) -> dict[str, Any]:
+    def _recard(self, rec: dict[str, Any], event: Event, repo: dict[str, Any] | None,
+                pulls: dict[str, Any] | None) -> dict[str, Any]:
         """Recompute pods, head and the card (D-09 via derive_card) and stamp the event."""
         workloads = rec.get("workloads") or {}
         rec["pods"] = ({"ready": sum(w["ready"] for w in workloads.values()),
@@ -312,8 +353,11 @@ class Folder:
             card = derive_card(CardInputs(
                 ready=READY_VALUES.get(rec["ready"]), reason=rec["reason"], message=rec["message"],
                 ever_ready=rec["ever_ready"], applied_is_head=at_head, ready_pods=pods["ready"],
-                desired_pods=pods["desired"], paused=rec["paused"]))
-            rec["card"] = {"state": card.state.value, "glyph": card.state.glyph, "text": card.text,
+                desired_pods=pods["desired"], paused=rec["paused"], pending_approval=bool(pulls and pulls["open"])))
+            text = card.text
+            if card.state is CardState.RUNNING and rec["pods"] and rec["revision"]:
+                text = f"{text} at {rec['revision']}"  # which commit runs: what a promotion is checked by
+            rec["card"] = {"state": card.state.value, "glyph": card.state.glyph, "text": text,
                            "label": card.label}
         rec["lastEvent"] = {"seq": event.seq, "id": event.id, "type": event.type, "time": event.time}
         rec["seq"] = event.seq
@@ -341,6 +385,17 @@ class Folder:
         return {"kind": "GitRepository", "name": event.envelope_subject, "revision": str(data.get("revision", "")),
                 "ready": str(data.get("ready", "Unknown")), "reason": str(data.get("reason", "")),
                 "message": str(data.get("message", "")), "type": event.type, "time": event.time, "seq": event.seq}
+
+    def _pull_record(self, event: Event, app: str, current: dict[str, Any] | None) -> dict[str, Any]:
+        """The open pull requests into this Environment's branch (a set, so replays change nothing)."""
+        data = event.data
+        numbers = set(current["open"]) if current else set()
+        if data["open"]:
+            numbers.add(int(data["number"]))
+        else:
+            numbers.discard(int(data["number"]))
+        return {"kind": "PullRequest", "name": app, "branch": self.branch, "open": sorted(numbers),
+                "time": event.time, "seq": event.seq}
 
     def _repository_record(self, event: Event, app: str) -> dict[str, Any]:
         data = event.data
@@ -391,6 +446,17 @@ class Folder:
         if current is not None and current["seq"] >= event.seq:
             return
         write(key, content | {"seq": event.seq, "time": event.time})
+
+
+def _severity(outcome: Mapping[str, Any]) -> int:
+    """Order vcluster outcomes worst first, the way D-09 orders card states."""
+    if outcome.get("paused"):
+        return 0
+    if outcome.get("ready") == "False":
+        return 1
+    if outcome.get("ready") != "True":
+        return 2
+    return 3
 
 
 def _fresh(record: Mapping[str, Any] | None, seq: int) -> bool:

@@ -19,8 +19,9 @@ Why it works the way it does:
 * **NATS outages**: KV writes and fetches are retried until they succeed (nats-py reconnects to the
   same URL); applying the same message twice is harmless, so a retry is always safe.
 
-KV bucket: ``ws-<env>-state`` (R-NAME-17), file storage, one value per key (history lives in
-``ApplicationHistory/<app>`` records, not in KV revisions).
+KV bucket: ``ws-<env>-state`` (R-NAME-17), file storage. Readers use each key's latest value
+(card history lives in ``ApplicationHistory/<app>`` records); the bucket keeps ``KV_HISTORY``
+revisions per key only so that live watchers see every value (see ``KV_HISTORY``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ from catalyst_sim.model.naming import env_subject_filter, kv_bucket, parse_envir
 __all__ = ["KVChange", "Projector", "durable_name"]
 
 log = logging.getLogger(__name__)
+
+#: Revisions kept per key. With one, the server drops a value as soon as the next one of that key is
+#: stored, and a live watcher (an SSE stream) that had not been sent it yet never sees it: pipelined
+#: writes would skip card transitions. 64 is JetStream's maximum.
+KV_HISTORY = 64
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.TimeoutError,
@@ -98,6 +104,7 @@ class Projector:
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream(timeout=timeout)
+        self.put_timeout = timeout
         self.environment = environment
         self.clock = clock
         self.bucket = kv_bucket(environment)
@@ -261,47 +268,86 @@ class Projector:
                 backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.05
-            for msg in msgs:
-                if self._stopping:
-                    break  # unacked: delivered again from the ack floor on the next start
-                await self._apply(msg)
-                with contextlib.suppress(Exception):  # a lost ack means a harmless redelivery
-                    await msg.ack()
-                await self._advance(msg.metadata.sequence.stream)
+            await self._apply_batch(msgs)
 
-    async def _apply(self, msg: Msg) -> None:
-        """Fold one message into KV, retrying KV writes through NATS outages (idempotent)."""
+    async def _apply_batch(self, msgs: list[Msg]) -> None:
+        """Fold a fetched batch in stream order with the KV writes pipelined, then ack it.
+
+        The writes go out on one connection in fold order without waiting for each ack, so the KV
+        stream stores them in that order: a crash leaves a prefix of them, exactly as if the batch had
+        been applied one message at a time and stopped somewhere (the redelivery guard completes it).
+        Only when every write of the batch is acknowledged are its messages acked.
+        """
+        pending: list[tuple[str, bytes, asyncio.Future[Any]]] = []
+        done: list[Msg] = []
+        for msg in msgs:
+            if self._stopping:
+                break  # unacked: delivered again from the ack floor on the next start
+            for key, record in self._plan(msg):
+                body = canonical_json(record)
+                self._state[key] = record
+                if self._bytes.get(key) == body:
+                    continue
+                self._bytes[key] = body
+                pending.append((key, body, await self._put_async(key, body)))
+            done.append(msg)
+        failed = []
+        if pending:
+            # One deadline for the whole batch: publishes lost in a NATS restart never get their ack.
+            await asyncio.wait([future for _key, _body, future in pending], timeout=self.put_timeout)
+        for key, _body, future in pending:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.stats["kv_writes"] += 1
+                continue
+            if not future.done():
+                future.cancel()
+            log.debug("projector %s: pipelined KV put %s failed; writing it again", self.environment, key)
+            failed.append(key)
+        for key in dict.fromkeys(failed):  # the latest value of each key, in first-failure order
+            await self._put_bytes(key, self._bytes[key])
+        for msg in done:
+            with contextlib.suppress(Exception):  # a lost ack means a harmless redelivery
+                await msg.ack()
+        if done:
+            self.stats["applied"] += len(done) - 1
+            await self._advance(done[-1].metadata.sequence.stream)
+
+    async def _put_async(self, key: str, body: bytes) -> asyncio.Future[Any]:
+        assert self._kv is not None
+        try:
+            return await self.js.publish_async(f"$KV.{self.bucket}.{key}", body)
+        except Exception as exc:  # e.g. reconnecting: retried below
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+
+    def _plan(self, msg: Msg) -> list[tuple[str, dict[str, Any]]]:
+        """The KV writes of one message (a parked record for bad input; never raises)."""
         seq = msg.metadata.sequence.stream
         if msg.metadata.num_delivered > 1 or seq <= self._applied:
             self.stats["redelivered"] += 1
         raw = msg.data or b""
         try:
             event = decode(seq, msg.subject, raw, self.environment)
-            writes = self.folder.plan(event, self._state)
+            return self.folder.plan(event, self._state)
         except ParkedEvent as parked:
-            writes = self.folder.plan_parked(seq, msg.subject, raw, parked, self._state)
             self.stats["parked"] += 1
             log.info("projector %s: parked seq %d on %s: %s", self.environment, seq, msg.subject, parked.reason)
+            return self.folder.plan_parked(seq, msg.subject, raw, parked, self._state)
         except Exception as exc:  # a fold bug must not stop the read model: park and go on
             log.exception("projector %s: could not fold seq %d", self.environment, seq)
-            writes = self.folder.plan_parked(seq, msg.subject, raw, ParkedEvent(f"projection error: {exc!r}"),
-                                             self._state)
             self.stats["parked"] += 1
-        # The writes of one event go out together: their order does not matter for correctness, as
-        # each record's own seq guard makes a partially applied event complete on redelivery.
-        await asyncio.gather(*(self._put(key, record) for key, record in writes))
+            return self.folder.plan_parked(seq, msg.subject, raw, ParkedEvent(f"projection error: {exc!r}"),
+                                           self._state)
 
-    async def _put(self, key: str, record: dict[str, Any]) -> None:
-        body = canonical_json(record)
-        if self._bytes.get(key) == body:
-            self._state[key] = record
-            return
+    async def _put_bytes(self, key: str, body: bytes) -> None:
         assert self._kv is not None
         backoff = 0.05
         while True:
             try:
                 await self._kv.put(key, body)
-                break
+                self.stats["kv_writes"] += 1
+                return
             except _TRANSIENT as exc:
                 if self.nc.is_closed:
                     raise
@@ -309,9 +355,6 @@ class Projector:
                 self.stats["retries"] += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-        self._state[key] = record
-        self._bytes[key] = body
-        self.stats["kv_writes"] += 1
 
     async def _advance(self, seq: int) -> None:
         self.stats["applied"] += 1
@@ -330,7 +373,7 @@ class Projector:
             pass
         try:
             return await self.js.create_key_value(
-                bucket=self.bucket, history=1, storage=StorageType.FILE,
+                bucket=self.bucket, history=KV_HISTORY, storage=StorageType.FILE,
                 description=f"Read model of Environment {self.environment} (R-NAME-17)")
         except nats.js.errors.BadRequestError:
             return await self.js.key_value(self.bucket)  # created concurrently

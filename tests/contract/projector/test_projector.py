@@ -81,7 +81,8 @@ async def test_install_goes_installing_then_running_with_pods_and_updates(
         await publisher.publish_k8s(ENV, "Deployment", "wordpress", "wordpress",
                                     deployment("wordpress", 3, 3, rv=2), "MODIFIED")
         got = await card(projector, "wordpress")
-        assert (got["state"], got["text"], got["label"]) == ("Running", "3/3 pods", "● Running")
+        assert (got["state"], got["text"], got["label"]) == ("Running", f"3/3 pods at {revision('a1b2c3d')}",
+                                                             "● Running")
 
         # A push to the Environment's branch moves the head: Ready at an older revision is "Updating".
         await publisher.publish_git(ENV, "e4f5a6b7", {"repository": {"name": "wordpress"},
