@@ -23,6 +23,7 @@ import httpx
 from catalyst_sim import __version__
 from catalyst_sim.backends.base import BackendOptions
 from catalyst_sim.backends.embedded.sovereign import EmbeddedBackend
+from catalyst_sim.harness.personas import PersonaAuth
 
 BUNDLE = {"blueprint": "bp-bundle-pharmacy",
           "config": {"domain": "shop.example.com", "adminEmail": "owner@example.com", "companyName": "Pharmacy"}}
@@ -83,7 +84,8 @@ def run_install_bench(*, orgs: int = 100, progress: Callable[[str], None] | None
             started = time.perf_counter()
             endpoints = backend.start()
             startup = time.perf_counter() - started
-            with httpx.Client(base_url=endpoints.catalyst_api, timeout=120) as api:
+            # Calls carry the addressed Org admin's (or the sovereign-admin's) token, like the journeys'.
+            with httpx.Client(base_url=endpoints.catalyst_api, timeout=120, auth=PersonaAuth(backend)) as api:
                 say("bundle: 1 Organization x 5 Applications")
                 single = _install(backend, api, _onboard(backend, api, ["bench-single"]))
                 say(f"bundle Running after {single['install_to_running_wall_s']} s of wall time")

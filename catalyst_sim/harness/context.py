@@ -18,6 +18,7 @@ import httpx
 from catalyst_sim.backends.base import Backend
 from catalyst_sim.backends.endpoints import Endpoints
 from catalyst_sim.clients.gitea import GiteaClient
+from catalyst_sim.harness.personas import PersonaAuth, UserSeeder
 
 
 class GitCommandError(RuntimeError):
@@ -39,7 +40,9 @@ class ScenarioContext:
     @classmethod
     def open(cls, backend: Backend, *, workdir: Path, seed: int) -> ScenarioContext:
         endpoints = backend.start()  # idempotent: the session already started it
-        api = httpx.Client(base_url=endpoints.catalyst_api, timeout=30.0)
+        # Every call carries the acting persona's Keycloak access token (see harness/personas.py).
+        auth = PersonaAuth(backend) if isinstance(backend, UserSeeder) else None
+        api = httpx.Client(base_url=endpoints.catalyst_api, timeout=30.0, auth=auth)
         gitea = GiteaClient(endpoints.gitea_url, endpoints.gitea_token)
         return cls(backend=backend, endpoints=endpoints, api=api, gitea=gitea, workdir=workdir, seed=seed)
 

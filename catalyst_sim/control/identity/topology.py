@@ -112,6 +112,19 @@ class IdentityTopology:
             self._org_issuers[org] = issuer
             return issuer
 
+    def remove_organization(self, org: str) -> None:
+        """Forget an Organization's realm (and its own Keycloak under ``per-organization``) once the Org is gone:
+        its issuer is no longer known, so its tokens stop verifying. Removing an unknown Org does nothing."""
+        with self._lock:
+            issuer = self._org_issuers.pop(org, None)
+            if issuer is None:
+                return
+            self._by_url.pop(issuer.url, None)
+            if self.per_organization:
+                self._keycloaks.pop(org, None)
+            elif self._control.realms.get(issuer.realm) is issuer:
+                del self._control.realms[issuer.realm]
+
     def organizations(self) -> list[str]:
         with self._lock:
             return sorted(self._org_issuers)
