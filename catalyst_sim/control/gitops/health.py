@@ -124,8 +124,27 @@ def generic_status(obj: dict[str, Any]) -> tuple[str, str]:
     return CURRENT, ""
 
 
+def external_secret_status(obj: dict[str, Any]) -> tuple[str, str]:
+    """kstatus proper for ESO's ExternalSecret: only ``Reconciling``/``Stalled`` and the generation count.
+
+    kstatus does not read ``Ready`` of kinds it does not know, and ESO sets only ``Ready``; so a failing
+    sync does not fail Flux's health check (the App card shows it as Degraded instead, from the
+    ExternalSecret's own status — see :mod:`catalyst_sim.control.secrets.service`).
+    """
+    if _stale(obj):
+        return IN_PROGRESS, "generation not yet observed"
+    stalled, reconciling = _cond(obj, "Stalled"), _cond(obj, "Reconciling")
+    if stalled and stalled.get("status") == "True":
+        return FAILED, str(stalled.get("message") or stalled.get("reason") or "Stalled")
+    if reconciling and reconciling.get("status") == "True":
+        return IN_PROGRESS, str(reconciling.get("message") or "Reconciling")
+    return CURRENT, ""
+
+
 def object_status(entry: Entry, obj: dict[str, Any]) -> tuple[str, str]:
     key = (entry.group, entry.kind)
+    if key == ("external-secrets.io", "ExternalSecret"):
+        return external_secret_status(obj)
     if key == ("apps", "Deployment"):
         return deployment_status(obj)
     if key == ("apps", "StatefulSet"):
