@@ -29,6 +29,9 @@ from .patch import clone
 from .store import ClusterStore, Event
 
 ImageRule = Callable[[str], bool]
+# Pulls an image over the (simulated) network as the node's containerd would: None when it was
+# pulled, else the reason it was not (shown in ErrImagePull). Gets the node's store to read its config.
+ImagePuller = Callable[["ClusterStore", str], "str | None"]
 CrashRule = Callable[[dict[str, Any], dict[str, Any]], bool]
 
 
@@ -74,6 +77,7 @@ class KubeletBehaviour:
     missing_tags: frozenset[str] = frozenset({"does-not-exist"})
     crash_tags: frozenset[str] = frozenset({"crashloop"})
     image_pull_fails: ImageRule | None = None
+    image_puller: ImagePuller | None = None
     crashes: CrashRule | None = None
     node_name: str = "sim-node-1"
 
@@ -379,12 +383,16 @@ class Kubelet:
             return
         container = run.containers[name]
         container.pull_attempts += 1
-        if self.behaviour.pull_fails(container.image):
+        reason = "not found" if self.behaviour.pull_fails(container.image) else None
+        if reason is None and self.behaviour.image_puller is not None:
+            reason = self.behaviour.image_puller(self.store, container.image)
+        if reason is not None:
+            code = "NotFound" if reason == "not found" else "Unknown"
             container.state = {
                 "waiting": {
                     "reason": "ErrImagePull",
-                    "message": f"rpc error: code = NotFound desc = failed to pull and unpack image "
-                    f'"{_qualified(container.image)}": not found',
+                    "message": f"rpc error: code = {code} desc = failed to pull and unpack image "
+                    f'"{_qualified(container.image)}": {reason}',
                 }
             }
             self._publish(run)
@@ -393,7 +401,7 @@ class Kubelet:
                 pod,
                 "Warning",
                 "Failed",
-                f'Failed to pull image "{container.image}": not found',
+                f'Failed to pull image "{container.image}": {reason}',
                 "kubelet",
             )
             record_event(self.store, pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet")
