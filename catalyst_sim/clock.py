@@ -27,7 +27,7 @@ class Clock(Protocol):
 
     def now(self) -> datetime: ...
 
-    def call_at(self, when: datetime, callback: Callable[[], None]) -> TimerHandle: ...
+    def call_at(self, when: datetime, callback: Callable[[], None], *, precise: bool = False) -> TimerHandle: ...
 
     async def sleep(self, seconds: float) -> None: ...
 
@@ -38,6 +38,9 @@ class TimerHandle:
     seq: int
     callback: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+    # A decision is taken at this exact instant (a change window opens, a soak completes): discrete-
+    # event stepping lands on it rather than coalescing it into a longer jump (EmbeddedBackend.advance).
+    precise: bool = field(default=False, compare=False)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -51,7 +54,7 @@ class WallClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def call_at(self, when: datetime, callback: Callable[[], None]) -> TimerHandle:
+    def call_at(self, when: datetime, callback: Callable[[], None], *, precise: bool = False) -> TimerHandle:
         delay = max(0.0, (when - self.now()).total_seconds())
         timer = threading.Timer(delay, callback)
         timer.daemon = True
@@ -93,9 +96,9 @@ class VirtualClock:
         with self._lock:
             return self._now
 
-    def call_at(self, when: datetime, callback: Callable[[], None]) -> TimerHandle:
+    def call_at(self, when: datetime, callback: Callable[[], None], *, precise: bool = False) -> TimerHandle:
         with self._lock:
-            handle = TimerHandle(when=when.astimezone(UTC), seq=next(self._seq), callback=callback)
+            handle = TimerHandle(when=when.astimezone(UTC), seq=next(self._seq), callback=callback, precise=precise)
             if handle.when <= self._now:
                 # Already due: fire right away, outside the lock, like a zero-delay timer.
                 pass
@@ -105,8 +108,8 @@ class VirtualClock:
         callback()
         return handle
 
-    def call_later(self, seconds: float, callback: Callable[[], None]) -> TimerHandle:
-        return self.call_at(self.now() + timedelta(seconds=seconds), callback)
+    def call_later(self, seconds: float, callback: Callable[[], None], *, precise: bool = False) -> TimerHandle:
+        return self.call_at(self.now() + timedelta(seconds=seconds), callback, precise=precise)
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -168,6 +171,12 @@ class VirtualClock:
             while self._timers and self._timers[0].cancelled:
                 heapq.heappop(self._timers)
             return self._timers[0].when if self._timers else None
+
+    def next_precise_timer_at(self) -> datetime | None:
+        """When the earliest pending ``precise`` timer is due."""
+        with self._lock:
+            due = [t.when for t in self._timers if t.precise and not t.cancelled]
+            return min(due) if due else None
 
     def pending_timers(self) -> int:
         with self._lock:

@@ -96,3 +96,17 @@ def test_wall_clock_timer_fires_and_can_be_cancelled() -> None:
     handle = clock.call_at(clock.now() + timedelta(milliseconds=50), never.set)
     handle.cancel()
     assert not never.wait(0.2)
+
+
+def test_the_earliest_precise_timer_is_known_apart_from_periodic_ones() -> None:
+    clock = VirtualClock()
+    fired: list[str] = []
+    clock.call_later(60, lambda: fired.append("poll"))
+    window = clock.call_later(3600, lambda: fired.append("window opens"), precise=True)
+    clock.call_later(7200, lambda: fired.append("soak done"), precise=True)
+    assert clock.next_timer_at() == DEFAULT_EPOCH + timedelta(seconds=60)
+    assert clock.next_precise_timer_at() == DEFAULT_EPOCH + timedelta(hours=1)
+    window.cancel()
+    assert clock.next_precise_timer_at() == DEFAULT_EPOCH + timedelta(hours=2)
+    clock.advance(timedelta(hours=2))
+    assert fired == ["poll", "soak done"] and clock.next_precise_timer_at() is None

@@ -191,7 +191,8 @@ class PromotionController:
             self._arm(key, wake_times(promotion, self.clock.now(), self.resync))
 
     def _arm(self, key: Key, times: list[datetime]) -> None:
-        handles = [self.clock.call_at(when, lambda: self._put(("promotion", *key))) for when in times]
+        # Gate verdicts change at these instants (a window opens, a soak completes): precise timers.
+        handles = [self.clock.call_at(when, lambda: self._put(("promotion", *key)), precise=True) for when in times]
         with self._lock:
             self._timers[key] = handles
 
