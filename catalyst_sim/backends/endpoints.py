@@ -40,5 +40,6 @@ class Endpoints:
     openbao_url: str | None = None
     openbao_token: str | None = None
     toxiproxy_url: str | None = None
+    keycloak_url: str | None = None  # the Sovereign's Keycloak (realms at /realms/{realm})
     kubeconfigs: dict[str, Path] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)

@@ -33,6 +33,11 @@ pytest_plugins = [
     "catalyst_sim.harness.steps.runtime",
     "catalyst_sim.harness.steps.git",
     "catalyst_sim.harness.steps.promotion",
+    "catalyst_sim.harness.steps.identity",
+    "catalyst_sim.harness.steps.secrets",
+    "catalyst_sim.harness.steps.secrets_regions",
+    "catalyst_sim.harness.steps.state",
+    "catalyst_sim.harness.steps.sovereignty",
 ]
 
 REPORT_KEY = pytest.StashKey[RunReport]()

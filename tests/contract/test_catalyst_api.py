@@ -1,7 +1,6 @@
 """The Catalyst API of the reference control plane: error shapes, OpenAPI, and all-or-nothing
 installs (R-PROV-03), against the embedded backend over HTTP."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,27 +13,10 @@ from catalyst_sim.clients.gitea import GiteaClient
 WORDPRESS = {"domain": "m.acme.example", "adminEmail": "layla@acme.example", "postgres": {"mode": "embedded"}}
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBackend]:
-    backend = EmbeddedBackend(BackendOptions(run_dir=tmp_path_factory.mktemp("sovereign")))
-    backend.start()
-    yield backend
-    backend.stop()
 
 
-@pytest.fixture
-def api(backend: EmbeddedBackend) -> Iterator[httpx.Client]:
-    backend.reset()
-    assert backend.endpoints is not None
-    with httpx.Client(base_url=backend.endpoints.catalyst_api) as client:
-        yield client
 
 
-@pytest.fixture
-def gitea(backend: EmbeddedBackend) -> Iterator[GiteaClient]:
-    assert backend.endpoints is not None
-    with GiteaClient(backend.endpoints.gitea_url, backend.endpoints.gitea_token) as client:
-        yield client
 
 
 def onboard(api: httpx.Client, org: str = "acme", env_type: str = "dev") -> None:
@@ -137,9 +119,13 @@ def test_blueprints_are_listed_and_fetched(api: httpx.Client) -> None:
     assert api.get("/api/v1/blueprints/bp-nope").status_code == 404
 
 
-def test_stop_releases_the_api_port(tmp_path: Path) -> None:
+def test_stop_releases_every_port(tmp_path: Path) -> None:
     backend = EmbeddedBackend(BackendOptions(run_dir=tmp_path))
     endpoints = backend.start()
+    assert endpoints.toxiproxy_url  # the mothership's only way in
+    served = [f"{endpoints.catalyst_api}/healthz", f"{endpoints.gitea_url}/api/v1/version",
+              f"{endpoints.toxiproxy_url}/version"]
     backend.stop()
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{endpoints.catalyst_api}/healthz", timeout=2)
+    for url in served:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)

@@ -2,18 +2,18 @@
 client sees (R-PROMO-01, R-EP-02, D-14), against the embedded backend over HTTP. No virtual time
 passes here; the journeys in ``features/promotion.feature`` cover the gates over time."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from catalyst_sim.backends.base import BackendOptions
 from catalyst_sim.backends.embedded.sovereign import EmbeddedBackend
 from catalyst_sim.clients.gitea import GiteaClient
+from catalyst_sim.harness.personas import ANONYMOUS, Persona, PersonaAuth
 
 POLICIES = Path(__file__).resolve().parents[2] / "fixtures" / "policies"
 PROMOTIONS = "/api/v1/environments/acme-stg/applications/orders-db/promotions"
+# The harness acts as the person this header names (harness/personas.py); the API sees only her token.
 LAYLA = {"X-Catalyst-User": "layla"}
 SCORE_ONLY = """apiVersion: catalyst.openova.io/v1alpha1
 kind: EnvironmentPolicy
@@ -25,27 +25,10 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBackend]:
-    backend = EmbeddedBackend(BackendOptions(run_dir=tmp_path_factory.mktemp("sovereign")))
-    backend.start()
-    yield backend
-    backend.stop()
 
 
-@pytest.fixture
-def api(backend: EmbeddedBackend) -> Iterator[httpx.Client]:
-    backend.reset()
-    assert backend.endpoints is not None
-    with httpx.Client(base_url=backend.endpoints.catalyst_api) as client:
-        yield client
 
 
-@pytest.fixture
-def gitea(backend: EmbeddedBackend) -> Iterator[GiteaClient]:
-    assert backend.endpoints is not None
-    with GiteaClient(backend.endpoints.gitea_url, backend.endpoints.gitea_token) as client:
-        yield client
 
 
 def acme(api: httpx.Client, *env_types: str) -> None:
@@ -66,10 +49,17 @@ def change_staging(gitea: GiteaClient) -> None:
 def test_a_promotion_needs_its_author(api: httpx.Client, gitea: GiteaClient) -> None:
     acme(api, "stg", "prod")
     change_staging(gitea)
-    response = api.post(PROMOTIONS, json={"to": "acme-prod"})
+    auth = api.auth
+    assert isinstance(auth, PersonaAuth)
+    with auth.acting_as(ANONYMOUS):
+        response = api.post(PROMOTIONS, json={"to": "acme-prod"})
     assert response.status_code == 401
-    assert response.json()["error"]["problems"][0]["field"] == "X-Catalyst-User"
+    assert response.json()["error"]["problems"][0]["field"] == "Authorization"
     assert gitea.list_pulls("acme", "orders-db", state="all") == []
+    # The author is the token's subject; a header naming someone else changes nothing (R-PROMO-03).
+    omar = auth.access_token(Persona("omar", "acme", ("org-developer",)))
+    created = api.post(PROMOTIONS, json={"to": "acme-prod"}, headers={"Authorization": f"Bearer {omar}", **LAYLA})
+    assert created.status_code == 201 and created.json()["author"] == "omar", created.text
 
 
 def test_a_promotion_opens_one_pull_request_and_lists_its_gates(api: httpx.Client, gitea: GiteaClient) -> None:

@@ -13,18 +13,30 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from catalyst_sim import __version__
-from catalyst_sim.control.api import applications, catalog, hooks, organizations, promotions
+from catalyst_sim.control.api import (
+    applications,
+    catalog,
+    hooks,
+    organizations,
+    promotions,
+    secrets,
+    sovereignty,
+    state,
+)
+from catalyst_sim.control.api.auth import CatalystAuth
 
 if TYPE_CHECKING:
     from catalyst_sim.control.plane import ControlPlane
 
-AREAS: tuple[ModuleType, ...] = (organizations, catalog, applications, promotions, hooks)
+AREAS: tuple[ModuleType, ...] = (organizations, catalog, applications, promotions, secrets, hooks, state,
+                                 sovereignty)
 
 
 def create_app(plane: ControlPlane) -> Starlette:
@@ -45,7 +57,10 @@ def create_app(plane: ControlPlane) -> Starlette:
 
     async def openapi(request: Request) -> Response:
         document = schemas.get_schema(routes=app.routes)
-        document["components"] = {"schemas": components}
+        document["components"] = {"schemas": components, "securitySchemes": {
+            "keycloak": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                         "description": "a Keycloak access token of the caller's realm (R-ID-02)"}}}
+        document["security"] = [{"keycloak": []}]
         return JSONResponse(document)
 
     @contextlib.asynccontextmanager
@@ -56,5 +71,7 @@ def create_app(plane: ControlPlane) -> Starlette:
         finally:
             await plane.stop_controllers()
 
-    app = Starlette(routes=[*routes, Route("/openapi.json", openapi, include_in_schema=False)], lifespan=lifespan)
+    # Every call but the probes, /openapi.json and the signed webhook needs a valid token (control/api/auth.py).
+    app = Starlette(routes=[*routes, Route("/openapi.json", openapi, include_in_schema=False)], lifespan=lifespan,
+                    middleware=[Middleware(CatalystAuth, authenticator=plane.authenticator)])
     return app

@@ -41,8 +41,9 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
         # Every App repo of the Org is realized in every Environment, on that Environment's branch
         # (R-APP-04, R-ENVC-02); the card is this Environment's.
         apps = {a.metadata.name: a for a in plane.provisioning.applications(env.spec.organization)}
-        return JSONResponse({"items": [{**dump(app), "status": {"card": plane.application_card(
-            env.metadata.name, name)}} for name, app in sorted(apps.items())]})
+        cards = await plane.application_cards(env.metadata.name, sorted(apps))  # from KV (R-PROJ-03)
+        return JSONResponse({"items": [{**dump(app), "status": {"card": cards[name]}}
+                                       for name, app in sorted(apps.items())]})
 
     async def install_application(request: Request) -> Response:
         """

@@ -43,9 +43,12 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
             if owner == SYSTEM_ORG:
                 plane.promotions.system_pushed(repo)
             elif ref.startswith("refs/heads/"):
+                plane.gitea_event(event, payload)  # the projector records the commit (R-GIT-03)
                 plane.controller.repository_pushed(owner, repo, ref.removeprefix("refs/heads/"))
         elif event.startswith("pull_request"):
-            plane.promotions.pull_request_event(json.loads(body))
+            payload = json.loads(body)
+            plane.gitea_event(event, payload)  # an open PR into a branch is its card's Pending approval
+            plane.promotions.pull_request_event(payload)
         return Response(status_code=204)
 
     return [

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from catalyst_sim.control.api.auth import principal_of, visible_organizations
 from catalyst_sim.control.api.common import Body, dump, guarded, parse_body
 from catalyst_sim.model.resources import Placement
 
@@ -40,7 +41,9 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
         responses:
           200: {description: "{items: [Organization]}"}
         """
-        return JSONResponse({"items": [dump(o) for o in plane.organizations.list()]})
+        organizations = {o.metadata.name: o for o in plane.organizations.list()}
+        visible = visible_organizations(principal_of(request), organizations)  # R-PROJ-04
+        return JSONResponse({"items": [dump(organizations[name]) for name in visible]})
 
     async def create_organization(request: Request) -> Response:
         """

@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from catalyst_sim.control.api.auth import principal_of
 from catalyst_sim.control.api.common import Body, guarded, parse_body
+from catalyst_sim.model import naming
 from catalyst_sim.model.base import NotFoundError
 
 if TYPE_CHECKING:
@@ -44,11 +46,12 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
         description: >-
           Opens a pull request from this Environment's branch to the destination's in the App repo,
           gated by the destination's EnvironmentPolicy; Catalyst merges it once every blocking gate
-          passes. The caller's login goes in the X-Catalyst-User header until identity exists.
+          passes. The author is the caller: the subject of the access token (R-PROMO-03 counts on it).
         requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/PromotionBody'}}}}
         responses:
           201: {description: "the promotion: pull request, author, gate verdicts with reasons"}
-          401: {description: no X-Catalyst-User}
+          401: {description: no valid access token}
+          403: {description: the token may not write this Environment}
           404: {description: no such Environment or Application}
           409: {description: "the destination's policy is invalid (its problems listed), or a promotion is open"}
           422: {description: "not the next Environment of the promotion chain (D-14), or nothing to promote"}
@@ -56,8 +59,10 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
         env, app = request.path_params["env"], request.path_params["app"]
         body = await parse_body(request, PromotionBody, "Promotion")
         promotion, evaluation = await run_in_threadpool(
-            plane.promotion_service.open, env, app, body.to, author=request.headers.get(USER_HEADER))
+            plane.promotion_service.open, env, app, body.to, author=principal_of(request).user)
         plane.promotions.promotion_opened(promotion.key)
+        await run_in_threadpool(plane.promotion_opened, promotion.organization, promotion.application,
+                                promotion.number, promotion.head_branch, promotion.base_branch)
         return JSONResponse(promotion.as_dict(evaluation), status_code=201)
 
     async def list_promotions(request: Request) -> Response:
@@ -95,7 +100,12 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
           200: {description: "{items: [{file, name, valid, environments, problems}]}"}
         """
         policies = await run_in_threadpool(plane.promotion_service.policies)
-        return JSONResponse({"items": [status.as_dict() for status in policies.statuses]})
+        principal = principal_of(request)
+        # Not a sovereign-admin: only the policies of the caller's own Environments (R-PROJ-04).
+        mine = [s for s in policies.statuses if principal.sovereign_admin or any(
+            naming.is_valid_environment_name(e) and naming.parse_environment_name(e).organization == principal.org
+            for e in s.environments)]
+        return JSONResponse({"items": [status.as_dict() for status in mine]})
 
     return [
         Route("/api/v1/environments/{env}/applications/{app}/promotions", guarded(list_promotions), methods=["GET"]),
