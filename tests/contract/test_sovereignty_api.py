@@ -1,7 +1,9 @@
 """The cutover's API on the embedded backend: who may start it, its status, and a reset back to the
-handed-over state (R-CUT-03, R-CUT-04, R-CUT-06), over HTTP."""
+handed-over state, and its event stream (R-CUT-03, R-CUT-04, R-CUT-06), over HTTP."""
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -10,6 +12,20 @@ from catalyst_sim.control.sovereignty import JOB_NAMES
 from catalyst_sim.harness.personas import Persona, PersonaAuth
 
 START, STATUS = "/api/v1/sovereign/cutover/start", "/api/v1/sovereign/cutover/status"
+EVENTS = "/api/v1/sovereign/cutover/events"
+
+
+def sse_events(api: httpx.Client, count: int, *, last_event_id: int = 0) -> list[dict[str, Any]]:
+    """The first ``count`` events of the cutover's SSE stream (after ``last_event_id``)."""
+    found: list[dict[str, Any]] = []
+    with api.stream("GET", EVENTS, headers={"Last-Event-ID": str(last_event_id)}, timeout=10) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                found.append(json.loads(line.removeprefix("data:").strip()))
+                if len(found) == count:
+                    break
+    return found
 
 
 
@@ -51,6 +67,11 @@ def test_a_second_start_is_refused_and_reset_brings_back_the_handed_over_state(b
     assert second.status_code == 409 and "already running" in second.json()["error"]["message"]
     backend.advance(timedelta(minutes=3))  # the first Jobs have done their work
     assert api.get(STATUS).json()["steps"][0]["state"] == "Succeeded"
+    events = sse_events(api, 3)
+    assert [e["type"] for e in events[:2]] == ["catalyst.cutover.started", "catalyst.cutover.step.started"]
+    assert events[1]["step"] == "gitea-mirror" and [e["id"] for e in events] == [1, 2, 3]
+    assert [e["id"] for e in sse_events(api, 2, last_event_id=2)] == [3, 4]  # resumed after what it saw
+    assert api.get(EVENTS, headers={"Last-Event-ID": "x"}).status_code == 422
     backend.reset()
     status = api.get(STATUS).json()
     assert status["phase"] == "Dormant" and not status["running"]

@@ -3,14 +3,18 @@
 Starting is Sovereign-wide, so only a ``sovereign-admin`` may do it (the auth middleware derives that for a
 write without an Organization or Environment in the path). The status is the cutover's status ConfigMap as
 the control plane reads it: every Job's state and message, and ``cutoverComplete``, true only once the
-egress block held (R-DOD-03).
+egress block held (R-DOD-03). Its events (started, each Job's start, progress, success or failure, the
+proof's samples, completed) stream as Server-Sent Events, resumable with ``Last-Event-ID`` (R-CUT-04).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -87,7 +91,40 @@ def routes(plane: ControlPlane) -> list[BaseRoute]:
         """
         return JSONResponse({"clusters": await run_in_threadpool(sovereignty().tethers)})
 
+    async def cutover_events(request: Request) -> Response:
+        """
+        summary: The cutover's events as Server-Sent Events, resumable with Last-Event-ID (R-CUT-04)
+        responses:
+          200: {description: "text/event-stream; each event's id is its sequence number, data the event as JSON"}
+          404: {description: this Sovereign has no cutover}
+          422: {description: a Last-Event-ID that is not a sequence number}
+        """
+        target = sovereignty()
+        last = request.headers.get("last-event-id", "0").strip() or "0"
+        if not last.isdigit():
+            raise CatalystError.single(f"Last-Event-ID {last!r} is not an event sequence number", object=CUTOVER,
+                                       field="Last-Event-ID")
+        queue = target.listen()  # before the backlog is read: an event published in between comes twice, once sent
+        backlog = [event for event in list(target.events) if event["id"] > int(last)]
+
+        async def stream() -> AsyncIterator[dict[str, Any]]:
+            sent = int(last)
+            try:
+                for event in backlog:
+                    sent = event["id"]
+                    yield {"id": str(event["id"]), "event": event["type"], "data": json.dumps(event)}
+                while True:
+                    event = await queue.get()
+                    if event["id"] > sent:
+                        sent = event["id"]
+                        yield {"id": str(event["id"]), "event": event["type"], "data": json.dumps(event)}
+            finally:
+                target.unlisten(queue)
+
+        return EventSourceResponse(stream(), ping=5)
+
     return [
+        Route("/api/v1/sovereign/cutover/events", guarded(cutover_events), methods=["GET"]),
         Route("/api/v1/sovereign/cutover/start", guarded(start_cutover), methods=["POST"]),
         Route("/api/v1/sovereign/cutover/status", guarded(cutover_status), methods=["GET"]),
         Route("/api/v1/sovereign/tethers", guarded(tethers), methods=["GET"]),
