@@ -21,9 +21,10 @@ from catalyst_sim.harness.steps.environments import host_api, parse_duration
 POLL_STEP = timedelta(seconds=5)
 
 
-def eventually(context: ScenarioContext, budget: timedelta, check: Callable[[], str | None]) -> None:
-    """Let up to ``budget`` of (virtual) time pass until ``check`` returns None; else fail with its
-    last complaint. On real-time backends the budget is waited for real."""
+def eventually(context: ScenarioContext, budget: timedelta, check: Callable[[], str | None], *,
+               step: timedelta = POLL_STEP) -> None:
+    """Let up to ``budget`` of (virtual) time pass, checking every ``step``, until ``check`` returns
+    None; else fail with its last complaint. Real-time backends skip the scenario with the reason."""
     backend = context.backend
     advance = getattr(backend, "advance", None)
     if not backend.clock.virtual or advance is None:
@@ -35,7 +36,7 @@ def eventually(context: ScenarioContext, budget: timedelta, check: Callable[[], 
             return
         if backend.clock.now() >= deadline:
             raise AssertionError(f"after {budget} of virtual time: {problem}")
-        advance(min(POLL_STEP, deadline - backend.clock.now()))
+        advance(min(step, deadline - backend.clock.now()))
 
 
 def cards(context: ScenarioContext, environment: str) -> dict[str, dict]:

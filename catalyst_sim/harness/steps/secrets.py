@@ -34,19 +34,7 @@ POLLS = 12  # checks within a long budget ("within 1 hour": every 5 minutes of v
 def within(context: ScenarioContext, budget: timedelta, check: Callable[[], str | None]) -> None:
     """Like :func:`runtime.eventually`, but checking about :data:`POLLS` times over the budget: a refresh
     interval is an hour, and checking every 5 seconds of it would cost wall time for nothing."""
-    backend = context.backend
-    advance = getattr(backend, "advance", None)
-    if not backend.clock.virtual or advance is None:
-        pytest.skip(f"needs virtual time to wait {budget}; backend {backend.name} runs on real time")
-    step = max(timedelta(seconds=5), budget / POLLS)
-    deadline = backend.clock.now() + budget
-    while True:
-        problem = check()
-        if problem is None:
-            return
-        if backend.clock.now() >= deadline:
-            raise AssertionError(f"after {budget} of virtual time: {problem}")
-        advance(min(step, deadline - backend.clock.now()))
+    eventually(context, budget, check, step=max(timedelta(seconds=5), budget / POLLS))
 
 
 @contextmanager
