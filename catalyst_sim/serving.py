@@ -19,6 +19,7 @@ import uvicorn
 
 # uvicorn's C parser (httptools) costs about a third less CPU per request than pure-Python h11,
 # which dominates the emulators' per-request cost (measured by `catalyst-sim bench kube`).
+KEEP_ALIVE_S = 75  # seconds an idle keep-alive connection stays open (nginx and Go servers use 75)
 HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
@@ -71,6 +72,9 @@ class ServerThread:
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="on", loop="asyncio",
             http=HTTP_PARSER, ws="none", timeout_graceful_shutdown=2,
+            # Idle connections outlive the clients' own expiry (httpx: 5 s), so a client never sends on a
+            # connection the server is closing at that moment ("connection reset" on a reused socket).
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"catalyst-sim:{self.name}", daemon=True)
