@@ -55,6 +55,16 @@ Feature: Achieve true sovereignty: the Sovereign cuts its tethers to the mothers
     And the Job "gitea-mirror" retried before it succeeded
     And every mothership proxy is enabled again
 
+  @R-CUT-05 @R-CUT-07 @negative @sme-core
+  Scenario: A mothership registry that serves garbage fails the first Job with the reason, and nothing is half-pivoted
+    Given the mothership's registry "ghcr.io" serves garbage instead of the blobs asked for
+    When Ahmed starts the self-sovereignty cutover
+    And the cutover has run to its end
+    Then the cutover failed at the Job "gitea-mirror" for "does not match its digest"
+    And the cutover is not complete
+    And the tether 2 is still attached on every handed-over cluster
+    And every mothership proxy is enabled again
+
   @R-CUT-06 @R-CUT-07 @sme-core
   Scenario: The cutover survives a crash
     When Ahmed starts the self-sovereignty cutover

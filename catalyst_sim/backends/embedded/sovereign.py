@@ -257,6 +257,15 @@ class EmbeddedBackend:
         self.api.run_coroutine(self.plane.sovereignty.stop())
         self.api.run_coroutine(self.plane.sovereignty.start())
 
+    def serve_garbage_from_mothership(self, host: str) -> None:
+        """Fault injection: the mothership's registry ``host`` answers every blob request with bytes that
+        do not match the digest asked for (until the next reset)."""
+        assert self.mothership is not None
+        if host not in self.mothership.registries:
+            known = ", ".join(sorted(self.mothership.registries))
+            raise ValueError(f"the mothership has no registry {host!r} ({known})")
+        self.mothership.registries[host].corrupt = True
+
     def restart_projector(self, environment: str) -> None:
         """Fault injection: crash the Environment's projector and start a new one (it resumes from its
         durable consumer's ack floor and the KV it left)."""

@@ -22,6 +22,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "ConfigMap": ("v1", "configmaps", True),
     "Secret": ("v1", "secrets", True),
     "Pod": ("v1", "pods", True),
+    "Event": ("v1", "events", True),
     "Node": ("v1", "nodes", False),
     "ServiceAccount": ("v1", "serviceaccounts", True),
     "Deployment": ("apps/v1", "deployments", True),

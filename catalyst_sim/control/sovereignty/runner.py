@@ -206,7 +206,25 @@ class CutoverRunner:
                 return
             await self.context.sleep(2.0)
             waited += 2.0
-        raise StepFailed(f"Job {job} did not complete within {JOB_BUDGET:.0f}s (its pod could not pull or run)")
+        why = await asyncio.to_thread(self._pod_trouble, job)
+        raise StepFailed(f"Job {job} did not complete within {JOB_BUDGET:.0f}s: {why}")
+
+    def _pod_trouble(self, job: str) -> str:
+        """What keeps the Job's pod from running, as kubectl describe would show it (blocking)."""
+        kube = self.context.primary
+        pods = kube.list("Pod", FLUX_NS, selector=f"job-name={job}")
+        names = {pod["metadata"]["name"] for pod in pods}
+        # The pull's own error is in the pod's Failed events; the waiting state then only says "Back-off".
+        failures = [e for e in kube.list("Event", FLUX_NS) if e.get("type") == "Warning"
+                    and (e.get("involvedObject") or {}).get("name") in names and e.get("reason") == "Failed"]
+        if failures:
+            return str(failures[-1].get("message", ""))
+        for pod in pods:
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                waiting = (container.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason"):
+                    return f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+        return "its pod could not pull or run" if pods else "no pod was created"
 
     async def _egress_block_test(self, run: StepRun) -> str:
         status = await asyncio.to_thread(self.read_status)

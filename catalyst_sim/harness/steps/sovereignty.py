@@ -324,6 +324,25 @@ def proxy_of(context: ScenarioContext, host: str) -> str:
     return name
 
 
+@given(parsers.parse('the mothership\'s registry "{host}" serves garbage instead of the blobs asked for'))
+def garbage_registry(catalyst: ScenarioContext, host: str) -> None:
+    corrupt = getattr(catalyst.backend, "serve_garbage_from_mothership", None)
+    if corrupt is None:
+        pytest.skip(f"backend {catalyst.backend.name} cannot make the mothership serve garbage")
+    corrupt(host)
+
+
+@then(parsers.parse('the tether {number:d} is still attached on every handed-over cluster'))
+def still_tethered(catalyst: ScenarioContext, number: int) -> None:
+    """Nothing half-pivoted: the tether the later Jobs would have moved still points at the mothership."""
+    response = call_as(catalyst, "Ahmed", "GET", "/api/v1/sovereign/tethers")
+    clusters = response.json()["clusters"]
+    assert clusters
+    for cluster, tethers in clusters.items():
+        found = next(t for t in tethers if t["number"] == number)
+        assert found["tethered"], f"{cluster}: tether {number} was pivoted: {found}"
+
+
 @given(parsers.parse("the mothership answers with {latency:d} ms of latency"))
 def slow_mothership(catalyst: ScenarioContext, latency: int) -> None:
     with toxiproxy(catalyst) as api:
