@@ -129,3 +129,9 @@ def test_stop_releases_every_port(tmp_path: Path) -> None:
     for url in served:
         with pytest.raises(httpx.ConnectError):
             httpx.get(url, timeout=2)
+
+
+def test_the_realism_ledger_names_every_real_server_with_its_version(backend: EmbeddedBackend) -> None:
+    assert backend.endpoints is not None
+    real = {c.name: c.version for c in backend.endpoints.components if c.kind == "real"}
+    assert {"git", "helm", "nats", "openbao"} <= set(real) and all(real.values()), real

