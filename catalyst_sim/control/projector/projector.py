@@ -213,10 +213,11 @@ class Projector:
     async def snapshot_bytes(self) -> dict[str, bytes]:
         """Key → stored bytes, for byte-identity checks (rebuild, restart)."""
         kv = self._kv or await self.js.key_value(self.bucket)
-        try:
-            keys = await kv.keys()
-        except nats.js.errors.NoKeysError:
-            return {}
+        # The keys come from the KV stream's subjects, not from ``kv.keys()``: nats-py's keys() watcher
+        # can signal "no more keys" before the last-per-subject deliveries arrive, and return a partial list.
+        prefix = f"$KV.{self.bucket}."
+        info = await self.js.stream_info(f"KV_{self.bucket}", subjects_filter=f"{prefix}>")
+        keys = [subject.removeprefix(prefix) for subject in (info.state.subjects or {})]
         out: dict[str, bytes] = {}
         for key in sorted(keys):
             with contextlib.suppress(nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
