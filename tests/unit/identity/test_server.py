@@ -144,8 +144,9 @@ def test_a_sovereign_admin_logged_in_over_http_may_act_across_orgs(keycloak: Emb
     with httpx.Client() as client:
         tokens = _password_login(client, keycloak.issuer_url(None), "root", "root-pw").json()
     principal = auth.authenticate(bearer(tokens["access_token"]))
-    for org in ORGS:
-        auth.authorize(principal, organization=org, environment=f"{org}-prod", action="admin")
+    assert principal.user == "root" and principal.org is None and "sovereign-admin" in principal.roles
+    for org in ORGS:  # authorize raises CatalystError (Forbidden) on a refusal
+        assert auth.authorize(principal, organization=org, environment=f"{org}-prod", action="admin") is None
 
 
 def test_stop_frees_the_server(clock: VirtualClock) -> None:

@@ -21,7 +21,7 @@ def _claims(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def _unauthorized(auth: Authenticator, header: str | None, message: str) -> None:
+def assert_unauthorized(auth: Authenticator, header: str | None, message: str) -> None:
     with pytest.raises(CatalystError, match=message) as err:
         auth.authenticate(header)
     assert err.value.code == "Unauthorized"
@@ -45,7 +45,7 @@ def test_access_token_is_valid_at_14m59s_and_refused_at_15m(topology: IdentityTo
                                   issuer=topology.issuer_for("acme").url, expires_at=pair.access_expires_at,
                                   session_id=pair.session_id)
     clock.advance(timedelta(seconds=1))
-    _unauthorized(auth, bearer(pair.access_token), "token expired")
+    assert_unauthorized(auth, bearer(pair.access_token), "token expired")
 
 
 def test_refresh_after_expiry_gives_a_working_token_until_day_30(topology: IdentityTopology, auth: Authenticator,
@@ -53,7 +53,7 @@ def test_refresh_after_expiry_gives_a_working_token_until_day_30(topology: Ident
     pair = topology.login("alice", "acme", ["org-developer"], "*")
     issuer = topology.issuer_for("acme")
     clock.advance(timedelta(days=29, hours=23))
-    _unauthorized(auth, bearer(pair.access_token), "token expired")
+    assert_unauthorized(auth, bearer(pair.access_token), "token expired")
     renewed = issuer.refresh(pair.refresh_token)
     assert auth.authenticate(bearer(renewed.access_token)).environments == "*"
     clock.advance(timedelta(hours=1))
@@ -67,7 +67,7 @@ def test_a_token_not_yet_valid_on_the_clock_is_refused(topology: IdentityTopolog
     acme = topology.issuer_for("acme")
     claims = _claims(topology.login("alice", "acme", ["org-viewer"]).access_token)
     claims["nbf"] = claims["iat"] + 60
-    _unauthorized(auth, bearer(_forge(acme, claims)), "not valid before")
+    assert_unauthorized(auth, bearer(_forge(acme, claims)), "not valid before")
     clock.advance(timedelta(minutes=1))
     assert auth.authenticate(bearer(_forge(acme, claims))).user == "alice"
 
@@ -81,7 +81,7 @@ def test_a_tampered_payload_is_refused(topology: IdentityTopology, auth: Authent
     claims = _claims(token)
     claims["roles"] = ["org-admin"]
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    _unauthorized(auth, bearer(f"{header}.{forged_payload}.{signature}"), "signature does not verify")
+    assert_unauthorized(auth, bearer(f"{header}.{forged_payload}.{signature}"), "signature does not verify")
 
 
 def test_a_token_signed_by_another_issuers_key_is_refused(topology: IdentityTopology, auth: Authenticator,
@@ -89,23 +89,23 @@ def test_a_token_signed_by_another_issuers_key_is_refused(topology: IdentityTopo
     acme, bank = topology.issuer_for("acme"), topology.issuer_for("bankdhofar")
     claims = _claims(topology.login("bob", "bankdhofar", ["org-admin"]).access_token)
     # bankdhofar's claims signed with acme's key, with acme's kid and then pretending bankdhofar's kid.
-    _unauthorized(auth, bearer(_forge(acme, claims)), "does not publish")
-    _unauthorized(auth, bearer(_forge(acme, claims, kid=bank.kid)), "signature does not verify")
+    assert_unauthorized(auth, bearer(_forge(acme, claims)), "does not publish")
+    assert_unauthorized(auth, bearer(_forge(acme, claims, kid=bank.kid)), "signature does not verify")
     # A look-alike Keycloak with the same realm name and URL but its own key.
     impostor = Issuer("bankdhofar", bank.keycloak_url, clock, organization="bankdhofar")
     stolen_url = impostor.issue("bob", "bankdhofar", ["org-admin"]).access_token
     assert _claims(stolen_url)["iss"] == bank.url
-    _unauthorized(auth, bearer(stolen_url), "does not publish")
+    assert_unauthorized(auth, bearer(stolen_url), "does not publish")
 
 
 def test_a_token_from_an_unknown_issuer_is_refused(topology: IdentityTopology, auth: Authenticator,
                                                    clock: VirtualClock) -> None:
     stranger = Issuer("acme", "https://idp.elsewhere.example", clock, organization="acme")
-    _unauthorized(auth, bearer(stranger.issue("alice", "acme", ["org-admin"]).access_token),
+    assert_unauthorized(auth, bearer(stranger.issue("alice", "acme", ["org-admin"]).access_token),
                   "token issued by an unknown issuer 'https://idp.elsewhere.example/realms/acme'")
     other_sovereign = IdentityTopology("gulf", topology.keycloak_topology, clock, "https://keycloak.gulf.example")
     other_sovereign.add_organization("acme")
-    _unauthorized(auth, bearer(other_sovereign.login("alice", "acme", ["org-admin"]).access_token),
+    assert_unauthorized(auth, bearer(other_sovereign.login("alice", "acme", ["org-admin"]).access_token),
                   "unknown issuer")
 
 
@@ -114,12 +114,12 @@ def test_an_org_realm_cannot_speak_for_another_org_or_mint_sovereign_admin(topol
     """A per-organization Keycloak is run per Org (R-ID-04); its signature proves nothing about other Orgs."""
     acme = topology.issuer_for("acme")
     claims = _claims(topology.login("mallory", "acme", ["org-admin"]).access_token)
-    _unauthorized(auth, bearer(_forge(acme, {**claims, "org": "bankdhofar"})), "claims Organization 'bankdhofar'")
-    _unauthorized(auth, bearer(_forge(acme, {**claims, "roles": ["sovereign-admin"]})), "cannot grant sovereign")
-    _unauthorized(auth, bearer(_forge(acme, {**claims, "roles": ["root"]})), "unknown role")
+    assert_unauthorized(auth, bearer(_forge(acme, {**claims, "org": "bankdhofar"})), "claims Organization 'bankdhofar'")
+    assert_unauthorized(auth, bearer(_forge(acme, {**claims, "roles": ["sovereign-admin"]})), "cannot grant sovereign")
+    assert_unauthorized(auth, bearer(_forge(acme, {**claims, "roles": ["root"]})), "unknown role")
     admin = topology.sovereign_admin_issuer()
     admin_claims = _claims(topology.login("root", None, ["sovereign-admin"]).access_token)
-    _unauthorized(auth, bearer(_forge(admin, {**admin_claims, "org": "acme"})), "belong to no Organization")
+    assert_unauthorized(auth, bearer(_forge(admin, {**admin_claims, "org": "acme"})), "belong to no Organization")
 
 
 def test_wrong_algorithm_audience_or_type_is_refused(topology: IdentityTopology, auth: Authenticator) -> None:
@@ -127,15 +127,15 @@ def test_wrong_algorithm_audience_or_type_is_refused(topology: IdentityTopology,
     pair = topology.login("alice", "acme", ["org-viewer"])
     claims = _claims(pair.access_token)
     unsigned = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
-    _unauthorized(auth, bearer(unsigned), "only RS256")
+    assert_unauthorized(auth, bearer(unsigned), "only RS256")
     hs = jwt.encode(claims, "a-shared-secret-of-at-least-32-bytes", algorithm="HS256", headers={"kid": acme.kid})
-    _unauthorized(auth, bearer(hs), "only RS256")
-    _unauthorized(auth, bearer(_forge(acme, {**claims, "aud": "gitea"})), "not meant for 'catalyst-api'")
-    _unauthorized(auth, bearer(_forge(acme, {k: v for k, v in claims.items() if k != "roles"})),
+    assert_unauthorized(auth, bearer(hs), "only RS256")
+    assert_unauthorized(auth, bearer(_forge(acme, {**claims, "aud": "gitea"})), "not meant for 'catalyst-api'")
+    assert_unauthorized(auth, bearer(_forge(acme, {k: v for k, v in claims.items() if k != "roles"})),
                   "lacks the 'roles' claim")
     # A refresh token is signed by the same realm, but it is not an access token.
-    _unauthorized(auth, bearer(pair.refresh_token), "not meant for 'catalyst-api'")
-    _unauthorized(auth, bearer(_forge(acme, {**claims, "typ": "Refresh"})), "not an access token")
+    assert_unauthorized(auth, bearer(pair.refresh_token), "not meant for 'catalyst-api'")
+    assert_unauthorized(auth, bearer(_forge(acme, {**claims, "typ": "Refresh"})), "not an access token")
 
 
 @pytest.mark.parametrize(("header", "message"), [
@@ -146,7 +146,7 @@ def test_wrong_algorithm_audience_or_type_is_refused(topology: IdentityTopology,
     ("Bearer not.a.jwt", "not a well-formed JWT"),
 ])
 def test_malformed_authorization_headers_are_refused(auth: Authenticator, header: str | None, message: str) -> None:
-    _unauthorized(auth, header, message)
+    assert_unauthorized(auth, header, message)
 
 
 def test_errors_name_the_authorization_field(auth: Authenticator) -> None:
