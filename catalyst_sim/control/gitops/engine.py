@@ -36,7 +36,6 @@ import functools
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -304,26 +303,11 @@ class GitOpsEngine:
             current = None
         if current is not None and current is self._loop:
             raise GitOpsError("wait_settled() would block the engine's own loop; await wait_idle() instead")
-        deadline = time.monotonic() + timeout
-        while not self.settled():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._queue.wait_idle_blocking(min(remaining, 0.05))
-        return True
+        return self._queue.wait_settled_blocking(self.settled, timeout)
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """On the engine's loop: wait until :meth:`settled`; :class:`TimeoutError` names what is left."""
-        deadline = time.monotonic() + timeout
-        while not self.settled():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"GitOps engine {self.identity.vcluster} still busy after {timeout}s: "
-                                   f"{self._queue.pending() or 'an add/remove_application call'}")
-            if self._queue.idle():
-                await asyncio.sleep(0.001)  # only an add/remove_application is still running on this loop
-            else:
-                await self._queue.wait_idle(min(remaining, 0.25))
+        await self._queue.wait_settled(self.settled, timeout, f"GitOps engine {self.identity.vcluster}")
 
     # ------------------------------------------------------------------ scheduling
 

@@ -18,6 +18,7 @@ import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class WorkQueue:
@@ -122,6 +123,29 @@ class WorkQueue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle_event.wait(), remaining)
         return True
+
+    def wait_settled_blocking(self, settled: Callable[[], bool], timeout: float) -> bool:
+        """Block (never on the workers' loop) until ``settled()`` — this queue idle and whatever else the
+        owner counts; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not settled():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.wait_idle_blocking(min(remaining, 0.05))
+        return True
+
+    async def wait_settled(self, settled: Callable[[], bool], timeout: float, what: str) -> None:
+        """On the workers' loop: wait until ``settled()``; :class:`TimeoutError` names ``what`` is busy."""
+        deadline = time.monotonic() + timeout
+        while not settled():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{what} still busy after {timeout}s: {self.pending() or 'work outside the queue'}")
+            if self.idle():
+                await asyncio.sleep(0.001)  # only work outside the queue (an add/remove call) is still running
+            else:
+                await self.wait_idle(min(remaining, 0.25))
 
     def close(self) -> None:
         with self._cond:

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -178,26 +177,11 @@ class SecretsController:
 
     def wait_settled(self, timeout: float = 10.0) -> bool:
         """Block (never on the controller's loop) until :meth:`settled`; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while not self.settled():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._queue.wait_idle_blocking(min(remaining, 0.05))
-        return True
+        return self._queue.wait_settled_blocking(self.settled, timeout)
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """On the controller's loop: wait until :meth:`settled`."""
-        deadline = time.monotonic() + timeout
-        while not self.settled():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"secrets controller {self.vcluster} still busy after {timeout}s: "
-                                   f"{self._queue.pending()}")
-            if self._queue.idle():
-                await asyncio.sleep(0.001)
-            else:
-                await self._queue.wait_idle(min(remaining, 0.25))
+        await self._queue.wait_settled(self.settled, timeout, f"secrets controller {self.vcluster}")
 
     def request_sync(self, namespace: str, name: str) -> None:
         """Sync one ExternalSecret now (ESO's ``force-sync`` annotation does the same). Thread-safe."""
