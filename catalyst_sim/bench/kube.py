@@ -14,8 +14,9 @@ the same run, which noise mostly cancels out of:
 * ``raw_creates_vs_floor``: creates against ``GET /version`` through the same client, TLS and
   server but no store, the ceiling the HTTP stack puts on a sequential caller on this machine.
 * ``parallel_creates`` (a result, and the creates target): the same raw creates from another
-  process over :data:`PARALLEL_CONNECTIONS` connections (:mod:`.kube_load`), as real API clients
-  load a server; ``parallel_vs_sequential_creates`` says what the in-process caller left unused.
+  process over :data:`PARALLEL_CONNECTIONS` connections (:mod:`.kube_load`, raw HTTP/1.1 parsed by
+  httptools), as real API clients load a server; ``parallel_vs_sequential_creates`` says what the
+  in-process httpx caller left unused, ``parallel_slowdown_ratio`` compares its last 1k with its first.
 
 Each rate also comes with the CPU both sides spent per operation (this thread, and the emulator's
 thread from ``/proc`` where there is one): a sequential caller waits for the sum of the two, so
@@ -659,6 +660,11 @@ def _judge(results: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, 
         ),
         "client_slowdown_ratio": _ratio(
             creates.get("client_last_window_per_s"), creates.get("client_first_window_per_s")
+        ),
+        # The parallel run meets a store of 2-3x `objects`: its last window against its first.
+        "parallel_slowdown_ratio": _ratio(
+            (results.get("parallel_creates") or {}).get("last_window_per_s"),
+            (results.get("parallel_creates") or {}).get("first_window_per_s"),
         ),
         "raw_creates_vs_floor": _ratio(raw_rate, (creates.get("floor") or {}).get("per_s")),
         "parallel_vs_sequential_creates": _ratio(parallel_rate, raw_rate),
