@@ -47,6 +47,39 @@ def refs_fingerprint(repo: Path) -> Fingerprint:
     return tuple(sorted(entries))
 
 
+def refs_in(repo: Path, fingerprint: Fingerprint) -> dict[str, str]:
+    """Every ref under ``refs/`` with the object it names, read from a :func:`refs_fingerprint`.
+
+    The files backend's format (gitrepository-layout(5)): ``packed-refs`` holds ``<sha> <name>``
+    lines (``#`` a header, ``^`` a peeled tag), a loose ref file holds ``<sha>`` or ``ref: <name>``
+    and wins over its packed entry. What ``git for-each-ref`` prints, without starting git.
+    """
+    packed: dict[str, str] = {}
+    loose: dict[str, str] = {}
+    symbolic: dict[str, str] = {}
+    root = os.path.join(repo, "")
+    for path, content in fingerprint:
+        text = content.decode(errors="replace")
+        if path == "packed-refs":
+            for line in text.splitlines():
+                if line and line[0] not in "#^":
+                    sha, _, name = line.partition(" ")
+                    packed[name] = sha
+        elif path.startswith(root):
+            value = text.strip()
+            if value.startswith("ref: "):
+                symbolic[path[len(root):]] = value[5:]
+            elif len(value) in (40, 64):
+                loose[path[len(root):]] = value
+    found = {**packed, **loose}
+    for name, target in symbolic.items():  # for-each-ref shows a symbolic ref with its target's object
+        for _ in range(5):
+            target = symbolic.get(target, target)
+        if target in found:
+            found[name] = found[target]
+    return found
+
+
 class AdvertisementCache:
     """Responses to read-only ref advertisements, valid while the repository's refs are unchanged."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from catalyst_sim.backends.embedded.forge.advertisement import Fingerprint, refs_fingerprint
+from catalyst_sim.backends.embedded.forge.advertisement import Fingerprint, refs_fingerprint, refs_in
 
 ZERO_SHA = "0" * 40
 RECORD = "\x1e\x1f"  # starts each commit record in ``git log`` output
@@ -32,7 +32,8 @@ _RAW_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "modified", "
 
 
 # Outputs of ref-dependent read commands, keyed by (repository, arguments); see BareRepo._read.
-_READS: dict[tuple[str, tuple[str, ...]], tuple[Fingerprint, str]] = {}
+# Commands that name only object ids have no fingerprint (None): their output never changes.
+_READS: dict[tuple[str, tuple[str, ...]], tuple[Fingerprint | None, str]] = {}
 _READ_LOCK = threading.Lock()
 _MAX_READS = 4096
 
@@ -214,6 +215,10 @@ exit 0
 """
 
 
+# What every forge repository's config says beyond git's defaults (git init adds the core ones).
+REPO_CONFIG = "[http]\n\treceivepack = true\n[core]\n\tlogAllRefUpdates = true\n"
+
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """An environment that ignores the host's git configuration and never prompts."""
     env = {
@@ -261,11 +266,14 @@ class BareRepo:
     def _text(self, *args: str, **kwargs: object) -> str:
         return self.run(*args, **kwargs).stdout.decode(errors="surrogateescape")  # type: ignore[arg-type]
 
-    def _read(self, *args: str) -> str:
+    def _read(self, *args: str, immutable: bool = False) -> str:
         """The output of a command that is a pure function of the refs (``for-each-ref``, ``log``):
         kept while no ref moved, because objects never change and every ref update replaces a
-        file (see :mod:`.advertisement`). A Gitea API call reads the refs several times."""
-        fingerprint = refs_fingerprint(self.path)
+        file (see :mod:`.advertisement`). A Gitea API call reads the refs several times.
+
+        ``immutable``: the command names objects by id only (``log <sha> ^<sha>``), so its output is
+        kept for good (the forge never prunes objects)."""
+        fingerprint = None if immutable else refs_fingerprint(self.path)
         key = (str(self.path), args)
         with _READ_LOCK:
             found = _READS.get(key)
@@ -279,12 +287,28 @@ class BareRepo:
         return out
 
     # -- creation ---------------------------------------------------------------------------------
+    @staticmethod
+    def write_template(directory: Path) -> Path:
+        """A ``git init --template`` directory: the forge's repository config and pre-receive hook.
+
+        One ``git init`` then makes a complete repository; setting the config and the hook after
+        it would take two more git processes and two writes per repository."""
+        (directory / "hooks").mkdir(parents=True, exist_ok=True)
+        (directory / "config").write_text(REPO_CONFIG)
+        hook = directory / "hooks" / "pre-receive"
+        hook.write_text(PRE_RECEIVE_HOOK)
+        hook.chmod(0o755)
+        return directory
+
     @classmethod
-    def init(cls, path: Path, default_branch: str = "main") -> BareRepo:
-        """``git init --bare`` with ``http.receivepack true`` so ``git http-backend`` accepts pushes."""
+    def init(cls, path: Path, default_branch: str = "main", *, template: Path | None = None) -> BareRepo:
+        """``git init --bare`` with ``http.receivepack true`` so ``git http-backend`` accepts pushes.
+
+        ``template``: a directory from :meth:`write_template` (else it is configured step by step)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        options = [f"--template={template}"] if template is not None else []
         result = subprocess.run(
-            ["git", "init", "--bare", "--quiet", f"--initial-branch={default_branch}", str(path)],
+            ["git", "init", "--bare", "--quiet", f"--initial-branch={default_branch}", *options, str(path)],
             env=git_env(),
             capture_output=True,
             timeout=60,
@@ -293,9 +317,10 @@ class BareRepo:
         if result.returncode != 0:
             raise GitError(["init", str(path)], result.returncode, result.stderr.decode(errors="replace"))
         repo = cls(path)
-        repo.run("config", "http.receivepack", "true")
-        repo.run("config", "core.logAllRefUpdates", "true")
-        repo.install_hooks()
+        if template is None:
+            repo.run("config", "http.receivepack", "true")
+            repo.run("config", "core.logAllRefUpdates", "true")
+            repo.install_hooks()
         return repo
 
     def install_hooks(self) -> None:
@@ -312,12 +337,13 @@ class BareRepo:
     # -- refs -------------------------------------------------------------------------------------
     def refs(self, prefix: str = "refs/") -> dict[str, str]:
         """Snapshot of every ref under ``prefix`` (ref name -> object id), for push diffing."""
-        out = self._read("for-each-ref", "--format=%(objectname) %(refname)", prefix)
-        snapshot: dict[str, str] = {}
-        for line in out.splitlines():
-            sha, _, ref = line.partition(" ")
-            snapshot[ref] = sha
-        return snapshot
+        if any(c in prefix for c in "*?[\\"):  # a glob: git's own matching
+            out = self._read("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+            return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+        # for-each-ref's literal pattern: the whole name, or a leading part of it up to a slash.
+        stem = prefix.rstrip("/")
+        on_disk = refs_in(self.path, refs_fingerprint(self.path))
+        return {ref: on_disk[ref] for ref in sorted(on_disk) if ref == stem or ref.startswith(stem + "/")}
 
     def is_empty(self) -> bool:
         return not self.refs("refs/heads/")
@@ -364,45 +390,12 @@ class BareRepo:
             )
 
     def branches(self, pattern: str = "refs/heads/") -> list[BranchHead]:
-        """Every branch with its head commit, in one ``for-each-ref``."""
-        fmt = (
-            "%00".join(
-                [
-                    "%(refname:strip=2)",
-                    "%(objectname)",
-                    "%(tree)",
-                    "%(parent)",
-                    "%(authorname)",
-                    "%(authoremail:trim)",
-                    "%(authordate:iso-strict)",
-                    "%(committername)",
-                    "%(committeremail:trim)",
-                    "%(committerdate:iso-strict)",
-                    "%(contents)",
-                ]
-            )
-            + "%00%1e"
-        )
-        out = self._read("for-each-ref", f"--format={fmt}", "--sort=refname", pattern)
+        """Every branch with its head commit: the refs from disk, each commit read once for good."""
         heads: list[BranchHead] = []
-        for record in out.split("\0\x1e"):
-            record = record.lstrip("\n")
-            if not record:
-                continue
-            (name, sha, tree, parents, an, ae, ad, cn, ce, cd, message) = record.split("\0", 10)
-            heads.append(
-                BranchHead(
-                    name=name,
-                    commit=CommitInfo(
-                        sha=sha,
-                        tree=tree,
-                        parents=parents.split(),
-                        author=Signature(an, ae, _parse_date(ad)),
-                        committer=Signature(cn, ce, _parse_date(cd)),
-                        message=message,
-                    ),
-                )
-            )
+        for ref, sha in self.refs(pattern).items():
+            found = self.commit(sha) if ref.startswith("refs/heads/") else None
+            if found is not None:
+                heads.append(BranchHead(name=ref.removeprefix("refs/heads/"), commit=found))
         return heads
 
     def branch(self, name: str) -> BranchHead | None:
@@ -581,7 +574,7 @@ class BareRepo:
         cmd = ["log", "-z", f"--format={_LOG_FORMAT}"]
         if with_files:
             cmd += ["--raw", "--numstat", "--no-renames", "--no-abbrev", "--diff-merges=first-parent"]
-        out = self._read(*cmd, *args)
+        out = self._read(*cmd, *args, immutable=_names_objects_only(args))
         commits = []
         for chunk in out.split(RECORD):
             if not chunk:
@@ -628,9 +621,7 @@ class BareRepo:
         return int(self._text(*args).strip() or 0)
 
     def commit(self, sha: str, *, with_files: bool = False) -> CommitInfo | None:
-        full = (
-            sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else self.resolve_commit(sha)
-        )
+        full = sha if _is_object_id(sha) else self.resolve_commit(sha)
         if full is None:
             return None
         found = self._log(["--max-count=1", full], with_files)
@@ -649,6 +640,21 @@ class BareRepo:
         if old and old != ZERO_SHA:
             args.append(f"^{_check_rev(old)}")
         return self._log(args, with_files)
+
+
+def _is_object_id(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _names_objects_only(log_args: Sequence[str]) -> bool:
+    """Whether every revision in ``git log`` arguments is an object id (``<sha>``, ``^<sha>``), not a ref."""
+    revisions = []
+    for arg in log_args:
+        if arg == "--":
+            break
+        if not arg.startswith("--"):
+            revisions.append(arg.removeprefix("^"))
+    return bool(revisions) and all(_is_object_id(rev) for rev in revisions)
 
 
 def _parse_diff(text: str) -> list[FileChange]:

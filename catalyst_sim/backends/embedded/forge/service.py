@@ -213,6 +213,13 @@ class ForgeService:
     def bare(self, repo: Repository) -> BareRepo:
         return BareRepo(repo.path)
 
+    def _init_template(self) -> Path:
+        """The ``git init`` template every new repository starts from (no Org name starts with a dot)."""
+        template = self.root / ".git-template"
+        if not (template / "hooks" / "pre-receive").exists():  # first use, or the root was wiped
+            BareRepo.write_template(template)
+        return template
+
     # -- users and tokens -------------------------------------------------------------------------
     def create_user(
         self,
@@ -499,7 +506,7 @@ class ForgeService:
         try:
             if path.exists():  # a leftover of a deleted repo that failed to clean up
                 shutil.rmtree(path)
-            bare = BareRepo.init(path, branch)
+            bare = BareRepo.init(path, branch, template=self._init_template())
             if auto_init:
                 signature = self._doer_signature(doer, self.now())
                 content = f"# {name}\n\n{description}\n".encode()
