@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 import yaml
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from catalyst_sim.clock import Clock
+from catalyst_sim.control.kubeclient import api_client
 from catalyst_sim.model import naming
 from catalyst_sim.model.resources import Environment, Sovereign
 
@@ -60,13 +60,6 @@ class VclusterState:
     message: str = "installing"
     engine: GitOps | None = None
     applications: set[str] = field(default_factory=set)
-
-
-def api_client(kubeconfig: Path | dict[str, Any]) -> k8s.ApiClient:
-    document = kubeconfig if isinstance(kubeconfig, dict) else yaml.safe_load(Path(kubeconfig).read_text())
-    configuration = k8s.Configuration()
-    k8s_config.load_kube_config_from_dict(document, client_configuration=configuration)
-    return k8s.ApiClient(configuration)
 
 
 class EnvironmentController:
@@ -216,11 +209,25 @@ class EnvironmentController:
                 state.ready = True
                 state.message = "vcluster ready, GitOps bootstrapped"
             if state.engine is not None:
-                for app in self.applications(org):
-                    if app not in state.applications:
-                        await state.engine.add_application(app, f"{org}/{app}", environment.branch)
-                        state.applications.add(app)
+                await self._add_applications(state, org, environment.branch)
         return done
+
+    async def _add_applications(self, state: VclusterState, org: str, branch: str) -> None:
+        """Point the vcluster's GitOps engine at every App it does not follow yet, all at once: each
+        first fetch waits on git processes, so a bundle's Apps are fetched side by side."""
+        engine = state.engine
+        assert engine is not None
+        missing = [app for app in self.applications(org) if app not in state.applications]
+        outcomes = await asyncio.gather(*(engine.add_application(app, f"{org}/{app}", branch) for app in missing),
+                                        return_exceptions=True)
+        failures = []
+        for app, outcome in zip(missing, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failures.append(outcome)
+            else:
+                state.applications.add(app)
+        if failures:  # the ones that failed are tried again with the next reconcile, as before
+            raise failures[0]
 
     def _client(self, host: str) -> k8s.ApiClient:
         if host not in self._clients:

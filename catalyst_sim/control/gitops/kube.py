@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes import config
 from kubernetes.client import ApiClient
+
+from catalyst_sim.control.kubeclient import api_client
 
 
 class KubeError(Exception):
@@ -70,7 +71,7 @@ class Kube:
     """Blocking CRUD, server-side apply and status writes against one cluster."""
 
     def __init__(self, kubeconfig: Path, *, timeout: float = 30.0) -> None:
-        self._api = config.new_client_from_config(config_file=str(kubeconfig))
+        self._api = api_client(kubeconfig)
         self._timeout = timeout
         self._lock = threading.Lock()
         self._types: dict[str, dict[str, ResourceType]] = {}  # apiVersion -> kind -> type

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes import config as k8s_config
 
 from catalyst_sim.clock import Clock, TimerHandle
 from catalyst_sim.control.gitops import conditions as c
@@ -46,6 +45,7 @@ from catalyst_sim.control.gitops.crds import ESO_API
 from catalyst_sim.control.gitops.kube import Kube, KubeError
 from catalyst_sim.control.gitops.workqueue import WorkQueue
 from catalyst_sim.control.identity.svid import SvidAgent
+from catalyst_sim.control.kubeclient import api_client
 from catalyst_sim.control.secrets import spec as es_spec
 from catalyst_sim.control.secrets.provider import OpenBaoProvider, ProviderError, property_value
 from catalyst_sim.control.secrets.reloader import Reloader
@@ -220,7 +220,7 @@ class SecretsController:
 
     def _watch_loop(self) -> None:
         """List, then watch from the list's resourceVersion; re-list after any error (client-go's reflector)."""
-        api = k8s_config.new_client_from_config(config_file=str(self.kubeconfig))
+        api = api_client(self.kubeconfig)
         try:
             path = self._require_kube().resource(ESO_API, "ExternalSecret").path()
             while not self._stopped.is_set():

@@ -11,7 +11,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from pytest_bdd import parsers, then, when
 
-from catalyst_sim.control.environments.controller import api_client
+from catalyst_sim.control.kubeclient import api_client
 from catalyst_sim.harness.context import ScenarioContext
 
 DURATION = re.compile(r"(?P<amount>\d+) (?P<unit>second|minute|hour|day)s?")

@@ -14,7 +14,7 @@ import yaml
 from kubernetes import client as k8s
 from pytest_bdd import given, parsers, then
 
-from catalyst_sim.control.environments.controller import api_client
+from catalyst_sim.control.kubeclient import api_client
 from catalyst_sim.harness.context import ScenarioContext
 from catalyst_sim.harness.steps.environments import host_api, parse_duration
 
