@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from catalyst_sim import fastyaml
+
 TIMEOUT_S = 60.0
 
 
@@ -75,7 +76,7 @@ def template(chart: Path, *, release: str, namespace: str, values: Mapping[str, 
         errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
         raise HelmError(errors[0] if errors else lines[-1] if lines else f"helm template exited {result.returncode}")
     try:
-        documents = list(yaml.load_all(result.stdout, Loader=_LOADER))
+        documents = fastyaml.safe_load_all(result.stdout)
     except yaml.YAMLError as exc:
         raise HelmError(f"the chart rendered invalid YAML: {' '.join(str(exc).split())}") from None
     return [doc for doc in documents if doc]

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from catalyst_sim import fastyaml
 from catalyst_sim.control.catalog import BlueprintRegistry
 from catalyst_sim.control.catalog.expressions import render_template
 from catalyst_sim.control.gitops import helm
@@ -74,7 +75,7 @@ def load_yaml(files: Mapping[str, bytes], path: str, *, required: bool = True) -
             raise BuildError(f"{path} not found in the artifact", reason=ARTIFACT_FAILED)
         return None
     try:
-        return yaml.safe_load(files[path].decode())
+        return fastyaml.safe_load(files[path].decode())
     except UnicodeDecodeError:
         raise BuildError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
@@ -83,7 +84,7 @@ def load_yaml(files: Mapping[str, bytes], path: str, *, required: bool = True) -
 
 def load_documents(files: Mapping[str, bytes], path: str) -> list[Any]:
     try:
-        return [doc for doc in yaml.safe_load_all(files[path].decode()) if doc is not None]
+        return [doc for doc in fastyaml.safe_load_all(files[path].decode()) if doc is not None]
     except UnicodeDecodeError:
         raise BuildError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from catalyst_sim import fastyaml
 
 FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
 EXTERNAL_SECRET_API = "external-secrets.io/v1beta1"
@@ -64,7 +64,7 @@ def secret_fields(schema: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def _without(config: dict[str, Any], dotted: list[str]) -> dict[str, Any]:
-    stripped: dict[str, Any] = yaml.safe_load(yaml.safe_dump(config)) or {}
+    stripped: dict[str, Any] = fastyaml.safe_load(fastyaml.safe_dump(config)) or {}
     for path in dotted:
         node: Any = stripped
         parts = path.split(".")
@@ -76,7 +76,7 @@ def _without(config: dict[str, Any], dotted: list[str]) -> dict[str, Any]:
 
 
 def _dump(doc: Any, header: str = "") -> str:
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    body = fastyaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
     return f"# {header}\n{body}" if header else body
 
 

@@ -38,6 +38,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from catalyst_sim import fastyaml
+
 from . import errors, openapi, tables
 from .errors import ApiError
 from .patch import apply_patch, json_patch, merge_patch, strategic_merge
@@ -1003,9 +1005,8 @@ def _apply_config(raw: bytes) -> Any:
     except ValueError:
         pass
     try:
-        return yaml.load(text, Loader=_YAML_LOADER)
+        return fastyaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise errors.bad_request(f"error decoding YAML: {exc}") from None
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
