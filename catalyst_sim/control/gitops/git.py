@@ -69,8 +69,10 @@ class GitMirror:
 
     def _git(self, *args: str, credentials: Credentials | None = None) -> bytes:
         try:
+            # Protocol v0, as go-git (Flux's source-controller) speaks it: a fetch is the ref advertisement
+            # (which the forge answers from its cache) and one upload-pack POST; v2 adds an ls-refs POST.
             result = subprocess.run(
-                ["git", "-c", "credential.helper=", "-c", "protocol.version=2", *args],
+                ["git", "-c", "credential.helper=", "-c", "protocol.version=0", *args],
                 env=self._env(credentials),
                 capture_output=True,
                 timeout=self.timeout,

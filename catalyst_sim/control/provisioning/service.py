@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from catalyst_sim.model.loader import parse_object
 from catalyst_sim.model.resources import Application, Environment
 
 BRANCHES = ("main", "develop", "staging")  # main first: the others branch from it
+REPO_WORKERS = 4  # repos created at once by one install (a bundle has 5 Apps)
 
 
 @dataclass
@@ -128,9 +130,7 @@ class ProvisioningService:
             plan = self.plan(environment, request)
             created: list[str] = []
             try:
-                for app in plan.new_applications:
-                    self._create_repo(plan, app, request, author=author)
-                    created.append(app.name)
+                created = self._create_repos(plan, request, author=author)
                 self.store.put(*[self._application_cr(plan, app, request) for app in plan.applications if app.new],
                                message=f"Install {request.name} from {request.blueprint} into {plan.environment}")
             except Exception:
@@ -142,6 +142,24 @@ class ProvisioningService:
         if self.on_installed is not None:
             self.on_installed(plan.organization)  # every vcluster of the Org gains the new repos (R-ENVC-02)
         return plan
+
+    def _create_repos(self, plan: InstallPlan, request: InstallRequest, *, author: str) -> list[str]:
+        """Create every new App's repo, side by side: each is a few Gitea calls that wait on git.
+
+        All are attempted; when any fails, the ones created are deleted again and the first
+        failure (in plan order) is raised, as the sequential version did."""
+        apps = plan.new_applications
+        with ThreadPoolExecutor(max_workers=max(1, min(REPO_WORKERS, len(apps))),
+                                thread_name_prefix="catalyst-sim:provisioning") as pool:
+            futures = [pool.submit(self._create_repo, plan, app, request, author=author) for app in apps]
+        failures = [f.exception() for f in futures if f.exception() is not None]
+        created = [app.name for app, f in zip(apps, futures, strict=True) if f.exception() is None]
+        if failures:
+            for name in reversed(created):
+                with contextlib.suppress(GiteaError):  # best effort: the original error is what the caller sees
+                    self.gitea.delete_repo(plan.organization, name)
+            raise failures[0]  # type: ignore[misc]
+        return created
 
     def _create_repo(self, plan: InstallPlan, app: PlannedApplication, request: InstallRequest, *,
                      author: str) -> None:
