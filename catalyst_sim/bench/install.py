@@ -4,12 +4,17 @@ Two measurements on one embedded Sovereign, through the Catalyst API like a pers
 the Pharmacy Starter Bundle (5 Applications) in one Organization, then ``orgs`` Organizations
 each installing the same bundle (``orgs`` x 5 Applications). Virtual time is advanced as the
 harness does (discrete-event stepping), so the wall time is what the simulation itself costs.
+
+The bundle is installed ``repeats`` times, each into a fresh Organization after a reset, and
+judged on the median: one sample on a shared 2-core machine says more about the neighbours.
 Targets are reported, never asserted: the bundle Running in under 2 s of wall time (issue 3).
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -76,7 +81,10 @@ def _install(backend: EmbeddedBackend, api: httpx.Client, environments: list[str
             "reconcile_to_running_wall_s": round(running - installed, 3), "virtual_s_to_running": virtual}
 
 
-def run_install_bench(*, orgs: int = 100, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_install_bench(*, orgs: int = 100, repeats: int = 5,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    if orgs < 1 or repeats < 1:
+        raise ValueError("orgs and repeats must be >= 1")
     say = progress or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="catalyst-bench-") as scratch:
         backend = EmbeddedBackend(BackendOptions(run_dir=Path(scratch)))
@@ -86,10 +94,13 @@ def run_install_bench(*, orgs: int = 100, progress: Callable[[str], None] | None
             startup = time.perf_counter() - started
             # Calls carry the addressed Org admin's (or the sovereign-admin's) token, like the journeys'.
             with httpx.Client(base_url=endpoints.catalyst_api, timeout=120, auth=PersonaAuth(backend)) as api:
-                say("bundle: 1 Organization x 5 Applications")
-                single = _install(backend, api, _onboard(backend, api, ["bench-single"]))
-                say(f"bundle Running after {single['install_to_running_wall_s']} s of wall time")
-                backend.reset()
+                samples = []
+                for attempt in range(repeats):
+                    say(f"bundle {attempt + 1}/{repeats}: 1 Organization x 5 Applications")
+                    samples.append(_install(backend, api, _onboard(backend, api, [f"bench-single-{attempt}"])))
+                    say(f"bundle Running after {samples[-1]['install_to_running_wall_s']} s of wall time")
+                    backend.reset()
+                single = _median_sample(samples)
                 say(f"scale: {orgs} Organizations x 5 Applications")
                 names = [f"bench-{i:03d}" for i in range(orgs)]
                 environments = _onboard(backend, api, names)
@@ -97,17 +108,24 @@ def run_install_bench(*, orgs: int = 100, progress: Callable[[str], None] | None
                 say(f"{scale['applications']} Applications Running after {scale['install_to_running_wall_s']} s")
         finally:
             backend.stop()
+    median = single["install_to_running_wall_s"]
     return {
         "benchmark": "install",
         "version": __version__,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0],
-                    "platform": platform.platform()},
-        "parameters": {"orgs": orgs, "step_virtual_s": STEP.total_seconds()},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
+        "parameters": {"orgs": orgs, "repeats": repeats, "step_virtual_s": STEP.total_seconds()},
         "results": {"sovereign_startup_s": round(startup, 3), "bundle": single, "scale": scale},
         "ratios": {"scale_per_app_vs_bundle_per_app": round(
-            (scale["install_to_running_wall_s"] / scale["applications"])
-            / (single["install_to_running_wall_s"] / single["applications"]), 3)},
+            (scale["install_to_running_wall_s"] / scale["applications"]) / (median / single["applications"]), 3)},
         "targets": {"bundle_install_to_running_wall_s": 2.0},
-        "met": {"bundle_install_to_running_wall_s": single["install_to_running_wall_s"] < 2.0},
+        "met": {"bundle_install_to_running_wall_s": median < 2.0},
     }
+
+
+def _median_sample(samples: list[dict[str, float]]) -> dict[str, Any]:
+    """The median run's figures, with every run's install-to-Running time beside them."""
+    walls = [s["install_to_running_wall_s"] for s in samples]
+    ordered = sorted(samples, key=lambda s: s["install_to_running_wall_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "install_to_running_wall_s": round(statistics.median(walls), 3),
+            "samples_wall_s": walls, "min_wall_s": min(walls), "max_wall_s": max(walls)}
