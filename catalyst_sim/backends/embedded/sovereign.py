@@ -82,6 +82,8 @@ class EmbeddedBackend:
         self.nats: EmbeddedNats | None = None  # the real nats-server of the event spine (R-PROJ-01)
         self.mothership: Mothership | None = None  # what a new Sovereign is tethered to, behind Toxiproxy (ADR-0002)
         self._handed_over: list[str] = []
+        # Real seconds one settle may take: ample for journeys; a benchmark of hundreds of Apps raises it.
+        self.settle_timeout = 30.0
         self.endpoints: Endpoints | None = None
         self.startup_seconds = 0.0
         self._baseline: dict[str, dict[str, str]] = {}
@@ -288,10 +290,12 @@ class EmbeddedBackend:
         assert projector is not None, f"{environment} has no projector"
         return dict(self.api.run_coroutine(projector.snapshot_bytes()))
 
-    def settle(self, timeout: float = 30.0) -> None:
+    def settle(self, timeout: float | None = None) -> None:
         """Wait (in real time) until the control plane has no work left that does not wait for
-        the clock. Two consecutive idle readings are required: work can hand over to work."""
+        the clock. Two consecutive idle readings are required: work can hand over to work.
+        ``timeout`` defaults to :attr:`settle_timeout`."""
         assert self.plane is not None and self.forge is not None
+        timeout = self.settle_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         calm = 0
         while calm < 2:
