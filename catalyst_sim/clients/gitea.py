@@ -755,14 +755,20 @@ class GiteaClient:
     def current_shas(
         self, owner: str, repo: str, paths: Sequence[str], *, ref: str | None = None
     ) -> dict[str, str]:
-        """Blob shas of those ``paths`` that exist at ``ref``: one listing per parent directory."""
+        """Blob shas of those ``paths`` that exist at ``ref``: one listing per parent directory.
+
+        The root is listed first: when even it is missing (an empty repository, a branch not yet
+        created) nothing exists, and the other directories are not asked for."""
         found: dict[str, str] = {}
-        for directory in sorted({posixpath.dirname(p.strip("/")) for p in paths}):
+        directories = {posixpath.dirname(p.strip("/")) for p in paths}
+        for directory in ["", *sorted(directories - {""})]:
             try:
                 entries = self.get_contents(owner, repo, directory, ref=ref)
             except GiteaError as exc:
+                if exc.status == 404 and directory == "":
+                    return {}  # an empty repository or a missing branch: nothing exists yet
                 if exc.status == 404:
-                    continue  # missing directory, branch or empty repository: nothing exists yet
+                    continue  # a directory not created yet
                 raise
             if isinstance(entries, list):
                 found.update({e["path"]: e["sha"] for e in entries if e.get("type") == "file"})
