@@ -65,12 +65,15 @@ def _onboard(backend: EmbeddedBackend, api: httpx.Client, orgs: list[str],
         if index % 10 == 0 and index < len(orgs):
             say(f"  {index}/{len(orgs)} Organizations created")
     start = backend.clock.now()
+    reported = -1
     while True:
         ready = sum(bool(api.get(f"/api/v1/environments/{e}").json()["status"]["ready"]) for e in environments)
         if ready == len(environments):
             return environments
-        if len(environments) > 1:
-            say(f"  {ready}/{len(environments)} Environments ready")
+        if len(environments) > 1 and ready != reported:  # a line when the count moves, not every step
+            say(f"  {ready}/{len(environments)} Environments ready "
+                f"({(backend.clock.now() - start).total_seconds():.0f} virtual s)")
+            reported = ready
         if backend.clock.now() - start > VIRTUAL_BUDGET:
             raise TimeoutError(f"{len(environments) - ready} Environments not ready after {VIRTUAL_BUDGET}")
         backend.advance(timedelta(seconds=10))
