@@ -90,3 +90,69 @@ def test_branch_heads_with_their_commits_match_gits_listing(repo: BareRepo) -> N
     contents = git(repo, "for-each-ref", "--format=%(contents)", "refs/heads/main")
     assert heads["main"].message == contents.removesuffix("\n")  # for-each-ref ends each record with a newline
     assert heads["develop"].author == ME
+
+
+def test_the_last_commit_of_every_path_at_every_commit_is_gits_own(tmp_path: Path) -> None:
+    """``BareRepo.last_commit`` walks and caches; ``git log -1 C -- P`` is the reference, for files and
+    directories, through renames, deletions, a history longer than the walk, a merge that changes a
+    path on both sides and one that resolves a conflict by hand."""
+    import random
+
+    work = tmp_path / "work"
+    env = git_env({"GIT_AUTHOR_NAME": "Layla", "GIT_AUTHOR_EMAIL": "layla@example.com",
+                   "GIT_COMMITTER_NAME": "Layla", "GIT_COMMITTER_EMAIL": "layla@example.com"})
+
+    def sh(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=work, env=env, capture_output=True, check=True).stdout.decode()
+
+    def write(path: str, text: str) -> None:
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_text(text)
+
+    work.mkdir()
+    sh("init", "--quiet", "--initial-branch=main")
+    write("README.md", "hello\n")
+    write("orgs/acme.yaml", "a\n")
+    sh("add", "-A")
+    sh("commit", "--quiet", "-m", "root")
+    for i in range(12):  # longer than the walk: old paths are answered by git from the walk's end
+        write(f"orgs/org-{i}.yaml", f"{i}\n")
+        sh("add", "-A")
+        sh("commit", "--quiet", "-m", f"org {i}")
+    sh("mv", "orgs/org-3.yaml", "orgs/renamed.yaml")
+    sh("rm", "--quiet", "orgs/org-4.yaml")
+    sh("commit", "--quiet", "-m", "rename and delete")
+    sh("checkout", "--quiet", "-b", "feature")
+    write("orgs/acme.yaml", "feature side\n")
+    write("apps/shop/values.yaml", "x: 1\n")
+    sh("add", "-A")
+    sh("commit", "--quiet", "-m", "feature")
+    sh("checkout", "--quiet", "main")
+    write("README.md", "main side\n")
+    sh("add", "-A")
+    sh("commit", "--quiet", "-m", "main moves on")
+    sh("merge", "--quiet", "--no-ff", "-m", "merge feature", "feature")
+    sh("checkout", "--quiet", "-b", "conflict", "HEAD~1")
+    write("README.md", "conflict side\n")
+    sh("commit", "--quiet", "-am", "conflict side")
+    sh("checkout", "--quiet", "main")
+    subprocess.run(["git", "merge", "--quiet", "conflict"], cwd=work, env=env, capture_output=True)
+    write("README.md", "resolved by hand\n")
+    sh("add", "-A")
+    sh("commit", "--quiet", "-m", "resolve")
+    bare = tmp_path / "shop.git"
+    sh("clone", "--quiet", "--bare", str(work), str(bare))
+    repo = BareRepo(bare)
+
+    commits = git(repo, "rev-list", "--all").split()
+    paths = set()
+    for sha in commits:
+        for path in git(repo, "ls-tree", "-r", "-t", "--name-only", sha).split("\n"):
+            if path:
+                paths.add(path)
+    pairs = [(sha, path) for sha in commits for path in sorted(paths)]
+    random.Random(7).shuffle(pairs)  # every order of cache fills must give git's answers
+    for sha, path in pairs:
+        expected = git(repo, "log", "-1", "--format=%H", sha, "--", path).strip() or None
+        found = repo.last_commit(sha, path)
+        assert (found.sha if found else None) == expected, (sha, path)

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +36,12 @@ _RAW_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "modified", "
 _READS: dict[tuple[str, tuple[str, ...]], tuple[Fingerprint | None, str]] = {}
 _READ_LOCK = threading.Lock()
 _MAX_READS = 4096
+# (repository, commit, path) -> the last commit that changed the path there; see BareRepo.last_commit.
+_LAST: dict[tuple[str, str, str], object] = {}
+_LAST_LOCK = threading.Lock()
+_MAX_LAST = 65536
+_LAST_WALK = 8  # commits walked one by one before git is asked for the rest of the way
+_UNKNOWN = object()
 
 
 class GitError(RuntimeError):
@@ -628,8 +634,45 @@ class BareRepo:
         return found[0] if found else None
 
     def last_commit(self, rev: str, path: str) -> CommitInfo | None:
-        found = self.log(rev, path=path or None, limit=1)
-        return found[0] if found else None
+        """The newest commit reachable from ``rev`` that changed ``path`` (file or directory): what
+        ``git log -1 rev -- path`` answers, as Gitea shows it beside every entry of a listing.
+
+        Asking git for each entry of every listing walks the whole history each time, so listing a
+        directory that grows with its history (an Org's CRs in catalyst-config) grew quadratically.
+        Answers are kept per (commit, path), and a commit with one parent that leaves ``path`` alone
+        has its parent's answer (it is TREESAME there, so git's history simplification passes over
+        it). A new commit then costs one ``git log`` of itself for the whole listing. Merges, roots
+        and walks longer than :data:`_LAST_WALK` commits ask git, and their answer is kept too.
+        """
+        if not path or not _is_object_id(rev):
+            found = self.log(rev, path=path or None, limit=1)
+            return found[0] if found else None
+        root = str(self.path)
+        walked: list[str] = []
+        current = rev
+        result: CommitInfo | None = None
+        while True:
+            with _LAST_LOCK:
+                known = _LAST.get((root, current, path), _UNKNOWN)
+            if known is not _UNKNOWN:
+                result = known  # type: ignore[assignment]
+                break
+            walked.append(current)
+            info = self.commit(current, with_files=True) if len(walked) <= _LAST_WALK else None
+            if info is None or len(info.parents) != 1:
+                found = self.log(current, path=path, limit=1)  # git's own answer from here
+                result = found[0] if found else None
+                break
+            if any(change.path == path or change.path.startswith(path + "/") for change in info.files or ()):
+                result = replace(info, files=None)
+                break
+            current = info.parents[0]
+        with _LAST_LOCK:
+            if len(_LAST) + len(walked) > _MAX_LAST:
+                _LAST.clear()
+            for sha in walked:
+                _LAST[(root, sha, path)] = result
+        return result
 
     def new_commits(
         self, new: str, old: str | None, *, limit: int | None = None, with_files: bool = True
