@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from catalyst_sim.backends.embedded.kube.controllers import Controllers, condition
+from catalyst_sim.backends.embedded.kube.images import parse_image
 from catalyst_sim.backends.embedded.kube.kubelet import Kubelet, KubeletBehaviour, PodStages, split_image
 from catalyst_sim.backends.embedded.kube.resources import ResourceType
 from catalyst_sim.backends.embedded.kube.store import ClusterStore
@@ -203,6 +204,9 @@ def test_images_outside_the_known_registries_fail_to_pull(sim: Sim) -> None:
     )
     assert split_image("nginx") == ("docker.io", "library/nginx", "latest")
     assert split_image("localhost:5000/a/b:1@sha256:x") == ("localhost:5000", "a/b", "1")
+    # containerd pulls the digest when there is one, else the tag (what the mothership's mirrors serve)
+    assert parse_image("localhost:5000/a/b:1@sha256:x").reference == "sha256:x"
+    assert parse_image("ghcr.io/acme/shop").reference == "latest"
 
 
 def test_crashing_containers_loop_with_growing_restart_counts(sim: Sim) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .controllers import condition, record_event
+from .images import parse_image
 from .patch import clone
 from .store import ClusterStore, Event
 
@@ -52,16 +53,8 @@ class PodStages:
 
 def split_image(image: str) -> tuple[str, str, str]:
     """(registry, repository, tag) the way container runtimes read an image reference."""
-    name, _, digest = image.partition("@")
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, rest
-    else:
-        registry, path = "docker.io", name
-    repository, _, tag = path.rpartition(":") if ":" in path.rsplit("/", 1)[-1] else (path, "", "")
-    if registry == "docker.io" and "/" not in repository:
-        repository = f"library/{repository}"
-    return registry, repository, tag or ("" if digest else "latest")
+    ref = parse_image(image)
+    return ref.registry, ref.repository, ref.tag or ("" if ref.digest else "latest")
 
 
 @dataclass

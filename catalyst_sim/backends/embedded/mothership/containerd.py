@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from catalyst_sim.backends.embedded.kube.images import parse_image
 from catalyst_sim.backends.embedded.kube.store import ClusterStore
 
 from .network import Network
@@ -27,19 +28,8 @@ REGISTRIES_NAMESPACE, REGISTRIES_CONFIGMAP, REGISTRIES_KEY = "kube-system", "k3s
 
 def split_image(image: str) -> tuple[str, str, str]:
     """(registry, repository, reference) with Docker's defaults (``docker.io``, ``library/``, ``latest``)."""
-    name, _, digest = image.partition("@")
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, rest
-    else:
-        registry, path = "docker.io", name
-    if ":" in path.rsplit("/", 1)[-1]:
-        path, _, tag = path.rpartition(":")
-    else:
-        tag = "latest"
-    if registry == "docker.io" and "/" not in path:
-        path = f"library/{path}"
-    return registry, path, digest or tag
+    ref = parse_image(image)
+    return ref.registry, ref.repository, ref.reference
 
 
 def read_config(store: ClusterStore) -> dict[str, Any]:
