@@ -130,27 +130,24 @@ async def _raw(url_opts: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
         await nc.close()
 
 
-async def _publish_burst(spine: EventSpine, envelopes: list[tuple[str, str, bytes]], timeline: _Timeline) -> None:
+async def _publish(spine: EventSpine, envelopes: list[tuple[str, str, bytes]], timeline: _Timeline,
+                   pause: float | None = None) -> None:
+    """Publish every envelope to the Environment's stream: all at once without waiting for each ack
+    (``pause`` None, the throughput burst), or one acked publish at a time ``pause`` seconds apart."""
     projector = spine.projector(ENV)
     assert projector is not None
     js = projector.js
     stream = stream_name(ENV)
     for subject, event_id, body in envelopes:
         timeline.published[event_id] = time.perf_counter()
-        await js.publish_async(subject, body, stream=stream, headers={MSG_ID_HEADER: event_id})
-    await js.publish_async_completed()
-
-
-async def _publish_paced(spine: EventSpine, envelopes: list[tuple[str, str, bytes]], timeline: _Timeline,
-                         pause: float) -> None:
-    projector = spine.projector(ENV)
-    assert projector is not None
-    js = projector.js
-    stream = stream_name(ENV)
-    for subject, event_id, body in envelopes:
-        timeline.published[event_id] = time.perf_counter()
-        await js.publish(subject, body, stream=stream, headers={MSG_ID_HEADER: event_id})
-        await asyncio.sleep(pause)
+        headers = {MSG_ID_HEADER: event_id}
+        if pause is None:
+            await js.publish_async(subject, body, stream=stream, headers=headers)
+        else:
+            await js.publish(subject, body, stream=stream, headers=headers)
+            await asyncio.sleep(pause)
+    if pause is None:
+        await js.publish_async_completed()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -202,7 +199,7 @@ def run_projector_bench(*, events: int = 5000, apps: int = 20, latency_events: i
                 for subject, event_id, _body in burst:
                     last_per_app[subject] = event_id
                 timeline.expect = set(last_per_app.values())
-                api.run_coroutine(_publish_burst(spine, burst, timeline), timeout=600)
+                api.run_coroutine(_publish(spine, burst, timeline), timeout=600)
                 if not timeline.done.wait(600):
                     raise TimeoutError(f"SSE saw {len(timeline.seen)} of {events} events")
                 first = min(timeline.published.values())
@@ -217,7 +214,7 @@ def run_projector_bench(*, events: int = 5000, apps: int = 20, latency_events: i
                 paced = _envelopes(latency_events, apps, "paced")
                 timeline.done.clear()
                 timeline.expect = {i for _, i, _ in paced}
-                api.run_coroutine(_publish_paced(spine, paced, timeline, 0.005), timeout=600)
+                api.run_coroutine(_publish(spine, paced, timeline, pause=0.005), timeout=600)
                 if not timeline.done.wait(120):
                     raise TimeoutError("SSE missed paced events")
                 latencies = [(timeline.seen[i] - timeline.published[i]) * 1000 for i in timeline.expect]
